@@ -11,6 +11,7 @@ give errors its vendor's shape (`error_response`) and check credentials (`authen
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import random
@@ -55,7 +56,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def json_response(obj: JsonObj, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    obj: JsonObj, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """A JSON response; `obj` None with status 204 gives an empty body."""
     body = b"" if obj is None else json.dumps(obj, separators=(",", ":"), default=str).encode()
     merged = {"Content-Type": "application/json;charset=UTF-8"}
@@ -115,10 +118,18 @@ class Router:
 
     def add(self, method: str, template: str, handler: Handler, *, internal: bool = False) -> None:
         """Register a handler. `internal` routes (/_sandbox) are not counted, faulted or authed."""
-        pattern = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}")) + "/?$"
+        pattern = (
+            "^"
+            + _PARAM.sub(
+                r"(?P<\1>[^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}")
+            )
+            + "/?$"
+        )
         self._routes.append((method, re.compile(pattern), template, handler, internal))
 
-    def route(self, method: str, template: str, *, internal: bool = False) -> Callable[[Handler], Handler]:
+    def route(
+        self, method: str, template: str, *, internal: bool = False
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.add(method, template, handler, internal=internal)
             return handler
@@ -164,7 +175,9 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}"
+            )
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability must be between 0 and 1, not {self.probability}")
 
@@ -200,7 +213,11 @@ def parse_fault_spec(spec: str) -> dict[str, list[FaultRule]]:
         kwargs: dict[str, Any] = {}
         for option in options:
             key, eq, value = option.partition("=")
-            if not eq or key not in FaultRule.__dataclass_fields__ or key in ("kind", "seen", "fired"):
+            if (
+                not eq
+                or key not in FaultRule.__dataclass_fields__
+                or key in ("kind", "seen", "fired")
+            ):
                 raise ValueError(f"fault {raw!r}: bad option {option!r}")
             kwargs[key] = _coerce_option(key, value)
         rules.setdefault(server, []).append(FaultRule(kind=kind, **kwargs))
@@ -250,7 +267,9 @@ class Faults:
 
     def partial(self, route: str) -> bool:
         with self._lock:
-            return any(r.kind == "partial" and r.matches(route) and r.fire(self._rng) for r in self._rules)
+            return any(
+                r.kind == "partial" and r.matches(route) and r.fire(self._rng) for r in self._rules
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +281,7 @@ class TlsFiles:
 
 
 def make_tls(directory: Path, hosts: Iterable[str] = ("127.0.0.1", "localhost", "::1")) -> TlsFiles:
-    """Create a CA and a server certificate for `hosts`; write the CA to `directory/sandbox-ca.pem`."""
+    """Create a CA and a server certificate for `hosts`; the CA goes to directory/sandbox-ca.pem."""
     import trustme
 
     ca = trustme.CA(organization_name="smartseg sandbox")
@@ -280,8 +299,14 @@ class ApiServer:
 
     name = "api"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tls: TlsFiles | None = None,
-                 faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: TlsFiles | None = None,
+        faults: Faults | None = None,
+    ) -> None:
         self.host = host
         self.requested_port = port
         self.tls = tls
@@ -293,13 +318,20 @@ class ApiServer:
         self._thread: threading.Thread | None = None
         self.router.add("GET", "/_sandbox/requests", self._get_requests, internal=True)
         self.router.add("DELETE", "/_sandbox/requests", self._reset_requests, internal=True)
-        self.router.add("GET", "/_sandbox/faults", lambda r: json_response(self.faults.snapshot()), internal=True)
+        self.router.add(
+            "GET",
+            "/_sandbox/faults",
+            lambda r: json_response(self.faults.snapshot()),
+            internal=True,
+        )
         self.router.add("PUT", "/_sandbox/faults", self._put_faults, internal=True)
         self.router.add("DELETE", "/_sandbox/faults", self._clear_faults, internal=True)
 
     # Hooks for subclasses -------------------------------------------------------------------
 
-    def error_response(self, status: int, reason: str, *, retry_after: float | None = None) -> Response:
+    def error_response(
+        self, status: int, reason: str, *, retry_after: float | None = None
+    ) -> Response:
         """The vendor-shaped error body for a status (429, 500, 503, 400, 401, 404, 405)."""
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
         return json_response({"error": reason}, status, headers)
@@ -330,8 +362,12 @@ class ApiServer:
     def start(self) -> ApiServer:
         """Bind and serve in a daemon thread; returns once the socket accepts connections."""
         self._httpd = _Server(self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"sandbox-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"sandbox-{self.name}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -351,7 +387,10 @@ class ApiServer:
 
     def request_counts(self) -> dict[str, Any]:
         with self._count_lock:
-            return {"total": sum(self._counts.values()), "by_route": dict(sorted(self._counts.items()))}
+            return {
+                "total": sum(self._counts.values()),
+                "by_route": dict(sorted(self._counts.items())),
+            }
 
     def _get_requests(self, request: Request) -> Response:
         return json_response(self.request_counts())
@@ -385,7 +424,9 @@ class ApiServer:
             status = 405 if self.router.allows(request.path) else 404
             with self._count_lock:
                 self._counts[f"{request.method} (unmatched)"] += 1
-            return self.error_response(status, "not_found" if status == 404 else "method_not_allowed"), None
+            return self.error_response(
+                status, "not_found" if status == 404 else "method_not_allowed"
+            ), None
         handler, request.params, request.route, internal = found
         if internal:
             return self._run(handler, request), None
@@ -443,12 +484,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = 60
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request stderr line; the request log is /_sandbox/requests."""
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -479,10 +520,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body[: len(response.body) // 2])
             self.wfile.flush()
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):  # the client may have gone already
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         self.end_headers()
         if self.command != "HEAD":

@@ -84,7 +84,9 @@ class Company:
     csm_sentiment: str | None  # "Green" | "Yellow" | "Red"
     product_fit: str | None  # "Good" | "Fair" | "Poor"
     lifecycle_stage: str | None  # "Onboarding" | "Adoption" | "Value" | "Renewal" | "Churned"
-    onboarding_status: str | None  # "Not Started" | "In Progress" | "Behind" | "Stuck" | "Completed"
+    onboarding_status: (
+        str | None
+    )  # "Not Started" | "In Progress" | "Behind" | "Stuck" | "Completed"
     onboarding_step: int | None  # 0..5, the last onboarding step reached
     use_case: str | None  # "Reporting" | "Automation" | "Customer Marketing" | "Data Integration"
     purchase_benefit: str | None  # "Reduce Reporting Time" | "Increase Retention" | ...
@@ -106,6 +108,9 @@ class Company:
     in_hubspot: bool = True
     in_stripe: bool = True
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    # What the product knows and the CRMs do not; it drives the usage exports.
+    features: tuple[str, ...] = ()  # FEATURES this company's users use besides "login"
+    email_open_rate: float = 0.0  # share of email_sent that ends up email_opened
 
 
 @dataclass(slots=True)
@@ -146,7 +151,7 @@ class Opportunity:
 
 @dataclass(slots=True)
 class Activity:
-    """A CSM or sales touch: email, call, meeting or QBR (Salesforce Task/Event, HubSpot engagement)."""
+    """A CSM touch: email, call, meeting or QBR (Salesforce Task/Event, HubSpot engagement)."""
 
     idx: int
     company: int

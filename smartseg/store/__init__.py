@@ -53,4 +53,5 @@ __all__ = [
     "schema_drift",
     "session_scope",
     "upgrade",
+    "upsert",
 ]

@@ -51,7 +51,8 @@ def _url_error(expected: str, got: str) -> Exception:
     from smartseg.errors import ConfigError
 
     return ConfigError(
-        f"expected {expected}, got {got!r}. Set SMARTSEG_DATABASE_URL or database_url in the config",
+        f"expected {expected}, got {got!r}. "
+        "Set SMARTSEG_DATABASE_URL or database_url in the config",
         key="database_url",
         expected=expected,
     )

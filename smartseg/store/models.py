@@ -53,7 +53,9 @@ class Account(SQLModel, table=True):
     __tablename__ = "account"
 
     id: int | None = Field(default=None, primary_key=True)
-    external_key: str = Field(unique=True, description="primary source identity, e.g. salesforce:001...")
+    external_key: str = Field(
+        unique=True, description="primary source identity, e.g. salesforce:001..."
+    )
     name: str
     domain: str | None = Field(default=None, index=True)
     workspace_id: str | None = Field(default=None, index=True)
@@ -106,7 +108,9 @@ class Contact(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     external_key: str = Field(unique=True)
-    account_id: int | None = Field(default=None, foreign_key="account.id", index=True, ondelete="SET NULL")
+    account_id: int | None = Field(
+        default=None, foreign_key="account.id", index=True, ondelete="SET NULL"
+    )
     email: str | None = Field(default=None, index=True)
     first_name: str | None = None
     last_name: str | None = None
@@ -132,9 +136,15 @@ class SourceLink(SQLModel, table=True):
     source: str
     object: str
     source_id: str
-    account_id: int | None = Field(default=None, foreign_key="account.id", index=True, ondelete="SET NULL")
-    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True, ondelete="SET NULL")
-    matched_by: str | None = Field(default=None, description="id_field | domain | email_domain | primary; None = unmatched")
+    account_id: int | None = Field(
+        default=None, foreign_key="account.id", index=True, ondelete="SET NULL"
+    )
+    contact_id: int | None = Field(
+        default=None, foreign_key="contact.id", index=True, ondelete="SET NULL"
+    )
+    matched_by: str | None = Field(
+        default=None, description="id_field | domain | email_domain | primary; None = unmatched"
+    )
     hint: dict[str, Any] = _json()
     updated_at: dt.datetime | None = _ts()
 
@@ -148,7 +158,9 @@ class Subscription(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source: str
     source_id: str
-    account_id: int | None = Field(default=None, foreign_key="account.id", index=True, ondelete="SET NULL")
+    account_id: int | None = Field(
+        default=None, foreign_key="account.id", index=True, ondelete="SET NULL"
+    )
     customer_ref: str | None = None
     status: str
     product: str | None = None
@@ -183,7 +195,9 @@ class Activity(SQLModel, table=True):
     source: str
     source_id: str
     account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
-    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True, ondelete="SET NULL")
+    contact_id: int | None = Field(
+        default=None, foreign_key="contact.id", index=True, ondelete="SET NULL"
+    )
     kind: str
     status: str | None = None
     occurred_at: dt.datetime | None = _ts()
@@ -208,7 +222,9 @@ class Ticket(SQLModel, table=True):
     source: str
     source_id: str
     account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
-    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True, ondelete="SET NULL")
+    contact_id: int | None = Field(
+        default=None, foreign_key="contact.id", index=True, ondelete="SET NULL"
+    )
     type: str | None = None
     severity: str | None = None
     status: str | None = None
@@ -234,7 +250,9 @@ class NpsResponse(SQLModel, table=True):
     source: str
     source_id: str
     account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
-    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True, ondelete="SET NULL")
+    contact_id: int | None = Field(
+        default=None, foreign_key="contact.id", index=True, ondelete="SET NULL"
+    )
     email: str | None = None
     score: int
     responded_at: dt.datetime | None = _ts()
@@ -258,7 +276,9 @@ class UsageDaily(SQLModel, table=True):
     feature: str = Field(primary_key=True)
     user_key: str = Field(primary_key=True)
     account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
-    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True, ondelete="SET NULL")
+    contact_id: int | None = Field(
+        default=None, foreign_key="contact.id", index=True, ondelete="SET NULL"
+    )
     events: int = 0
     minutes: float = 0.0
 
@@ -305,7 +325,9 @@ class Segment(SQLModel, table=True):
     level: str
     rule: str
     rule_hash: str
-    catalogue: list[str] = Field(default_factory=list, sa_column=sa.Column(JSONType, nullable=False))
+    catalogue: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(JSONType, nullable=False)
+    )
     static: bool = False
     source_file: str | None = None
     member_count: int = 0
@@ -368,7 +390,9 @@ class TaskLedger(SQLModel, table=True):
 
     __tablename__ = "task_ledger"
     __table_args__ = (
-        sa.UniqueConstraint("playbook_key", "target", "membership_id", "action", name="uq_task_episode"),
+        sa.UniqueConstraint(
+            "playbook_key", "target", "membership_id", "action", name="uq_task_episode"
+        ),
         sa.Index("ix_task_ledger_state", "state"),
     )
 

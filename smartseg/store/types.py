@@ -33,7 +33,9 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         if not isinstance(value, dt.datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()} given; pass a timezone-aware UTC time")
+            raise ValueError(
+                f"naive datetime {value.isoformat()} given; pass a timezone-aware UTC time"
+            )
         value = value.astimezone(dt.UTC)
         # SQLite compares timestamps as text, so store one fixed format without an offset.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value

@@ -32,7 +32,9 @@ class UpsertResult:
 
     def __add__(self, other: UpsertResult) -> UpsertResult:
         return UpsertResult(
-            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
         )
 
     @property
@@ -56,7 +58,7 @@ def upsert(
     data costs no write. Rows repeating a key within one call collapse to the last one, as a
     stream that re-reads its overlap window produces. Runs in the caller's transaction.
     """
-    table: sa.Table = model if isinstance(model, sa.Table) else model.__table__  # type: ignore[assignment]
+    table: sa.Table = model if isinstance(model, sa.Table) else model.__table__  # type: ignore[attr-defined]
     connection = bind.connection() if isinstance(bind, Session) else bind
     dialect = connection.dialect.name
     if dialect not in _MAX_PARAMS:
@@ -73,11 +75,15 @@ def upsert(
     update_cols = [c for c in (update if update is not None else columns) if c not in key]
     per_batch = max(1, min(batch_size, _MAX_PARAMS[dialect] // max(1, len(columns))))
     for batch in _batches(_chain(first, batch_iter), per_batch):
-        total += _upsert_batch(connection, table, _last_per_key(batch, key), key, update_cols, dialect)
+        total += _upsert_batch(
+            connection, table, _last_per_key(batch, key), key, update_cols, dialect
+        )
     return total
 
 
-def _chain(first: Mapping[str, Any], rest: Iterator[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+def _chain(
+    first: Mapping[str, Any], rest: Iterator[Mapping[str, Any]]
+) -> Iterator[Mapping[str, Any]]:
     yield first
     yield from rest
 
@@ -107,34 +113,46 @@ def _upsert_batch(
     # multi-row VALUES itself ("insertmanyvalues"), far faster than a fresh .values(batch).
     index = [table.c[k] for k in key]
     if dialect == "postgresql":
-        # One statement: xmax is 0 on rows this statement inserted, non-zero on rows it updated.
-        insert = postgresql.insert(table)
-        if not update_cols:
-            statement = insert.on_conflict_do_nothing(index_elements=index).returning(sa.literal(1))
-            inserted = len(connection.execute(statement, batch).all())
-            return UpsertResult(inserted=inserted, unchanged=len(batch) - inserted)
-        statement = insert.on_conflict_do_update(
-            index_elements=index,
-            set_={c: insert.excluded[c] for c in update_cols},
-            where=_changed(table, insert, update_cols),
-        ).returning(sa.literal_column("xmax = 0"))
-        flags = connection.execute(statement, batch).scalars().all()
-        inserted = sum(1 for flag in flags if flag)
-        updated = len(flags) - inserted
-        return UpsertResult(inserted=inserted, updated=updated, unchanged=len(batch) - len(flags))
+        return _upsert_postgresql(connection, table, batch, index, update_cols)
     # SQLite reports one change count per statement, so insert new keys first, then rewrite the
     # existing rows that differ; rows inserted a moment ago compare equal and are not rewritten.
-    insert = sqlite.insert(table)
-    inserted = connection.execute(insert.on_conflict_do_nothing(index_elements=index), batch).rowcount
+    lite = sqlite.insert(table)
+    inserted = connection.execute(lite.on_conflict_do_nothing(index_elements=index), batch).rowcount
     updated = 0
     if update_cols:
-        statement = insert.on_conflict_do_update(
+        rewrite = lite.on_conflict_do_update(
             index_elements=index,
-            set_={c: insert.excluded[c] for c in update_cols},
-            where=_changed(table, insert, update_cols),
+            set_={c: lite.excluded[c] for c in update_cols},
+            where=_changed(table, lite, update_cols),
         )
-        updated = connection.execute(statement, batch).rowcount
-    return UpsertResult(inserted=inserted, updated=updated, unchanged=len(batch) - inserted - updated)
+        updated = connection.execute(rewrite, batch).rowcount
+    return UpsertResult(
+        inserted=inserted, updated=updated, unchanged=len(batch) - inserted - updated
+    )
+
+
+def _upsert_postgresql(
+    connection: Connection,
+    table: sa.Table,
+    batch: list[Mapping[str, Any]],
+    index: list[sa.Column[Any]],
+    update_cols: list[str],
+) -> UpsertResult:
+    # One statement: xmax is 0 on rows this statement inserted, non-zero on rows it updated.
+    pg = postgresql.insert(table)
+    if not update_cols:
+        add_only = pg.on_conflict_do_nothing(index_elements=index).returning(sa.literal(1))
+        inserted = len(connection.execute(add_only, batch).all())
+        return UpsertResult(inserted=inserted, unchanged=len(batch) - inserted)
+    merge: Any = pg.on_conflict_do_update(
+        index_elements=index,
+        set_={c: pg.excluded[c] for c in update_cols},
+        where=_changed(table, pg, update_cols),
+    ).returning(sa.literal_column("xmax = 0"))
+    flags = connection.execute(merge, batch).scalars().all()
+    inserted = sum(1 for flag in flags if flag)
+    updated = len(flags) - inserted
+    return UpsertResult(inserted=inserted, updated=updated, unchanged=len(batch) - len(flags))
 
 
 def _changed(table: sa.Table, insert: Any, columns: list[str]) -> sa.ColumnElement[bool]:

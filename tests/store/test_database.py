@@ -9,7 +9,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from smartseg.errors import ConfigError
-from smartseg.store import Account, Contact, Membership, Segment, database_url, make_engine, session_scope
+from smartseg.store import (
+    Account,
+    Contact,
+    Membership,
+    Segment,
+    database_url,
+    make_engine,
+    session_scope,
+)
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
@@ -20,7 +28,10 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
 
 
 def test_environment_url_wins_over_config_and_default() -> None:
-    assert database_url("sqlite:///a.db", env={"SMARTSEG_DATABASE_URL": "sqlite:///b.db"}) == "sqlite:///b.db"
+    assert (
+        database_url("sqlite:///a.db", env={"SMARTSEG_DATABASE_URL": "sqlite:///b.db"})
+        == "sqlite:///b.db"
+    )
     assert database_url("sqlite:///a.db", env={}) == "sqlite:///a.db"
     assert database_url(None, env={}) == "sqlite:///smartseg.db"
 
@@ -43,7 +54,10 @@ def test_timestamps_read_back_aware_utc(engine: Engine) -> None:
 
 
 def test_naive_timestamps_are_refused(engine: Engine) -> None:
-    with pytest.raises(sa.exc.StatementError, match="naive datetime"), session_scope(engine) as session:
+    with (
+        pytest.raises(sa.exc.StatementError, match="naive datetime"),
+        session_scope(engine) as session,
+    ):
         session.add(Account(external_key="t:1", name="Acme", created_at=dt.datetime(2026, 3, 1)))
 
 
@@ -57,7 +71,11 @@ def test_one_open_membership_episode_per_entity(engine: Engine) -> None:
     with session_scope(engine) as session:
         session.add(Segment(key="s", name="S", level="account", rule="true", rule_hash="h"))
         session.flush()
-        session.add(Membership(segment_key="s", entity_type="account", entity_id=1, entered_at=now, exited_at=now))
+        session.add(
+            Membership(
+                segment_key="s", entity_type="account", entity_id=1, entered_at=now, exited_at=now
+            )
+        )
         session.add(Membership(segment_key="s", entity_type="account", entity_id=1, entered_at=now))
     with pytest.raises(sa.exc.IntegrityError), session_scope(engine) as session:
         session.add(Membership(segment_key="s", entity_type="account", entity_id=1, entered_at=now))

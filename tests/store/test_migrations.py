@@ -24,8 +24,20 @@ def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
 def test_every_ledger_table_exists(engine: Engine) -> None:
     tables = set(sa.inspect(engine).get_table_names())
     assert {
-        "account", "contact", "source_link", "subscription", "activity", "ticket", "nps_response",
-        "usage_daily", "stream_state", "run", "segment", "membership", "pushed", "task_ledger",
+        "account",
+        "contact",
+        "source_link",
+        "subscription",
+        "activity",
+        "ticket",
+        "nps_response",
+        "usage_daily",
+        "stream_state",
+        "run",
+        "segment",
+        "membership",
+        "pushed",
+        "task_ledger",
     } <= tables
 
 

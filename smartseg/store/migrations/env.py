@@ -1,11 +1,11 @@
-"""Alembic environment: runs migrations on the connection smartseg hands it (see store/migrate.py)."""
+"""Alembic environment: runs migrations on the connection smartseg hands it (store/migrate.py)."""
 
 from __future__ import annotations
 
 from alembic import context
+from sqlmodel import SQLModel
 
 from smartseg.store import models  # noqa: F401  (registers every table on SQLModel.metadata)
-from sqlmodel import SQLModel
 
 target_metadata = SQLModel.metadata
 
@@ -25,5 +25,7 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    raise RuntimeError("offline (SQL script) migrations are not supported; use `smartseg db upgrade`")
+    raise RuntimeError(
+        "offline (SQL script) migrations are not supported; use `smartseg db upgrade`"
+    )
 run_migrations_online()

@@ -1,0 +1,148 @@
+"""The `smartseg` command line.
+
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error. Errors meant for a person are
+printed as one paragraph without a traceback (`--debug` shows it); `--json` prints exactly one
+JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from smartseg import __version__
+from smartseg.errors import SmartsegError
+from smartseg.logs import redact, setup_logging
+from smartseg.worker import commands
+from smartseg.worker.context import AppContext
+
+__all__ = ["app", "main"]
+
+log = logging.getLogger("smartseg")
+
+app = typer.Typer(
+    name="smartseg",
+    help="Customer-success segmentation: pull CRM, billing and usage data, evaluate segment "
+    "rules, write tags and tasks back to the CRM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"smartseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="SMARTSEG_CONFIG",
+            show_envvar=True,
+            help="Config file (default: ./config/smartseg.yaml).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", envvar="SMARTSEG_LOG_LEVEL")] = "INFO",
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    setup_logging("DEBUG" if debug else log_level)
+    if not debug:
+        # Libraries narrate routine steps at INFO (each migration context, each connection).
+        for name in ("alembic", "urllib3", "stripe", "simple_salesforce"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    ctx.obj = AppContext(config_path=config, debug=debug)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
+        "config"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a starter config that works with `smartseg sandbox` at its default ports."""
+    for line in commands.init_config(directory, force=force):
+        typer.echo(line)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Apply schema migrations to the database."""
+    result = commands.db_upgrade(ctx.obj)
+    if as_json:
+        _print_json(result)
+    else:
+        typer.echo(f"Database {result['database']} is at revision {result['revision']}.")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Recent runs (pull, evaluate, sync) with their outcome, counts and errors."""
+    result = commands.status(ctx.obj, limit=limit)
+    if as_json:
+        _print_json(result)
+    else:
+        commands.print_status(result)
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, default=str, sort_keys=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: runs the CLI and turns errors into messages and exit codes."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        # Standalone mode: typer prints usage errors itself and exits 2.
+        app(args=argv, prog_name="smartseg")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except SmartsegError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"error: {redact(str(exc))}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # the last line of defence: still no secrets, still one paragraph
+        if debug:
+            traceback.print_exc()
+        else:
+            log.debug("unexpected error", exc_info=True)
+        typer.echo(
+            f"error: unexpected {type(exc).__name__}: {redact(str(exc))}. "
+            "Run again with --debug for the traceback.",
+            err=True,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m smartseg.worker.cli`
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""What the basic CLI commands do, apart from argument parsing (so tests can call them too)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session, col, select
+
+from smartseg.errors import SmartsegError
+from smartseg.sandbox import credentials
+from smartseg.store import Run, current_revision, head_revision, redacted_url, upgrade
+from smartseg.worker.context import AppContext
+
+__all__ = ["db_upgrade", "init_config", "print_status", "status"]
+
+_STARTER_SECRETS = {
+    "secrets/salesforce_client_secret": credentials.SALESFORCE_CLIENT_SECRET,
+    "secrets/hubspot_token": credentials.HUBSPOT_TOKEN,
+    "secrets/stripe_api_key": credentials.STRIPE_API_KEY,
+}
+
+
+def init_config(directory: Path, *, force: bool = False) -> Iterator[str]:
+    """Copy the starter config tree into `directory` and write the sandbox's dev credentials.
+
+    Existing files are kept unless `force`; yields one line per file for the user.
+    """
+    starter = resources.files("smartseg.config") / "starter"
+    with resources.as_file(starter) as source:
+        # Only the config itself: never local secret files or editor leftovers.
+        files = sorted(
+            p
+            for p in Path(source).rglob("*")
+            if p.is_file() and p.suffix in (".yaml", ".yml") and "secrets" not in p.parts
+        )
+        for path in files:
+            target = directory / path.relative_to(source)
+            yield _write(target, path.read_bytes(), force=force)
+    for relative, value in _STARTER_SECRETS.items():
+        yield _write(directory / relative, (value + "\n").encode(), force=force, private=True)
+    for folder in ("segments", "playbooks"):
+        (directory / folder).mkdir(parents=True, exist_ok=True)
+    yield (
+        f"Starter config is in {directory}/. It points at `smartseg sandbox` on its default ports; "
+        "edit smartseg.yaml to use your own systems."
+    )
+
+
+def _write(target: Path, content: bytes, *, force: bool, private: bool = False) -> str:
+    if target.exists() and not force:
+        return f"kept     {target} (exists; --force overwrites)"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    if private:
+        target.chmod(0o600)
+    return f"wrote    {target}"
+
+
+def db_upgrade(context: AppContext) -> dict[str, Any]:
+    engine = context.engine()
+    revision = upgrade(engine)
+    return {"database": redacted_url(engine.url), "revision": revision}
+
+
+def status(context: AppContext, *, limit: int = 20) -> dict[str, Any]:
+    """The database's schema revision and its most recent runs, newest first."""
+    engine = context.engine()
+    revision = current_revision(engine)
+    if revision is None or not sa.inspect(engine).has_table("run"):
+        raise SmartsegError(
+            f"the database {redacted_url(engine.url)} has no smartseg schema yet; "
+            "run `smartseg db upgrade` (or `smartseg demo`) first"
+        )
+    with Session(engine) as session:
+        runs = session.exec(
+            select(Run).order_by(col(Run.started_at).desc(), col(Run.id).desc()).limit(limit)
+        ).all()
+    return {
+        "database": redacted_url(engine.url),
+        "revision": revision,
+        "up_to_date": revision == head_revision(),
+        "runs": [_run_summary(run) for run in runs],
+    }
+
+
+def _run_summary(run: Run) -> dict[str, Any]:
+    duration = None
+    if run.started_at and run.finished_at:
+        duration = round((run.finished_at - run.started_at).total_seconds(), 3)
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "job": run.job,
+        "status": run.status,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_s": duration,
+        "counts": run.counts,
+        "api_calls": run.api_calls,
+        "error": run.error,
+    }
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def print_status(result: dict[str, Any]) -> None:
+    """A table on a terminal; tab-separated lines, one run each, when piped."""
+    runs = result["runs"]
+    if not sys.stdout.isatty():
+        print(f"database\t{result['database']}\trevision\t{result['revision']}")
+        for run in runs:
+            print(
+                "\t".join(
+                    str(run[k])
+                    for k in ("id", "kind", "status", "started_at", "duration_s", "error")
+                )
+            )
+        return
+    console = Console()
+    stale = "" if result["up_to_date"] else " (migrations pending: run `smartseg db upgrade`)"
+    console.print(f"Database [bold]{result['database']}[/], revision {result['revision']}{stale}")
+    if not runs:
+        console.print("No runs yet. `smartseg demo` runs the whole pipeline against the sandbox.")
+        return
+    table = Table("run", "kind", "status", "started", "took", "counts", "error")
+    for run in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items() if not isinstance(v, dict))
+        took = f"{run['duration_s']:.1f}s" if run["duration_s"] is not None else "-"
+        style = {"failed": "red", "succeeded": "green"}.get(run["status"], "yellow")
+        table.add_row(
+            str(run["id"]),
+            run["kind"],
+            f"[{style}]{run['status']}[/]",
+            run["started_at"] or "-",
+            took,
+            counts,
+            run["error"] or "",
+        )
+    console.print(table)
