@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from smartseg.sandbox import credentials
 from smartseg.sandbox.http import (
     ApiServer,
     Faults,
@@ -56,12 +57,12 @@ class SalesforceServer(ApiServer):
 
     name = "salesforce"
     ORG_ID = "00D5g000004SANDBOX"
-    DEFAULT_CLIENT_ID = "3MVG9sandbox.smartseg.client"
-    DEFAULT_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - public sandbox default
-    DEFAULT_SESSION_ID = "00D5g000004SANDBOX!sandbox-session"
-    DEFAULT_USERNAME = "integration@smartseg.sandbox"
-    DEFAULT_PASSWORD = "sandbox-password"  # noqa: S105 - public sandbox default
-    DEFAULT_SECURITY_TOKEN = "sandboxtoken"  # noqa: S105 - public sandbox default
+    DEFAULT_CLIENT_ID = credentials.SALESFORCE_CLIENT_ID
+    DEFAULT_CLIENT_SECRET = credentials.SALESFORCE_CLIENT_SECRET
+    DEFAULT_SESSION_ID = credentials.SALESFORCE_SESSION_ID
+    DEFAULT_USERNAME = credentials.SALESFORCE_USERNAME
+    DEFAULT_PASSWORD = credentials.SALESFORCE_PASSWORD
+    DEFAULT_SECURITY_TOKEN = credentials.SALESFORCE_SECURITY_TOKEN
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from smartseg.sandbox import credentials
 from smartseg.sandbox.http import ApiServer, Faults, Request, Response, TlsFiles, json_response
 from smartseg.sandbox.stripe_api import catalog, subscriptions
 from smartseg.sandbox.stripe_api.context import Ctx
@@ -90,7 +91,7 @@ class StripeServer(ApiServer):
     """A stateful fake Stripe account over HTTP; `load(world)` seeds it from a synthetic world."""
 
     name = "stripe"
-    DEFAULT_API_KEY = "sk_test_sandbox_smartseg"
+    DEFAULT_API_KEY = credentials.STRIPE_API_KEY
     API_VERSION = API_VERSION
 
     def __init__(
