@@ -110,6 +110,40 @@ def status(
         commands.print_status(result)
 
 
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    salesforce_port: Annotated[int, typer.Option(min=0, max=65535)] = 8443,
+    hubspot_port: Annotated[int, typer.Option(min=0, max=65535)] = 8444,
+    stripe_port: Annotated[int, typer.Option(min=0, max=65535)] = 12111,
+    accounts: Annotated[int, typer.Option(min=1, help="Synthetic accounts to generate.")] = 200,
+    seed: Annotated[int, typer.Option(help="Generator seed: same seed, same data.")] = 7,
+    anchor: Annotated[
+        str | None, typer.Option(help="The data's 'today' as YYYY-MM-DD (default: today).")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where usage/NPS files and the CA go.")] = Path(
+        "sandbox-data"
+    ),
+    faults: Annotated[
+        str, typer.Option(help="Faults, e.g. 'hubspot.429:probability=0.1,*.500:times=2'.")
+    ] = "",
+) -> None:
+    """Run local Salesforce, HubSpot and Stripe APIs seeded with a synthetic customer base.
+
+    Prints one JSON line with the URLs, the CA file and the credentials once all three accept
+    connections, then serves until interrupted.
+    """
+    commands.run_sandbox(
+        host=host,
+        ports=(salesforce_port, hubspot_port, stripe_port),
+        accounts=accounts,
+        seed=seed,
+        anchor=anchor,
+        data_dir=data_dir,
+        faults=faults,
+    )
+
+
 def _print_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload, default=str, sort_keys=False) + "\n")
 

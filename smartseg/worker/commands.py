@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -14,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from smartseg.errors import SmartsegError
+from smartseg.errors import ConfigError, SmartsegError
 from smartseg.sandbox import credentials
+from smartseg.sandbox.app import Sandbox, SandboxError
 from smartseg.store import Run, current_revision, head_revision, redacted_url, upgrade
 from smartseg.worker.context import AppContext
 
-__all__ = ["db_upgrade", "init_config", "print_status", "status"]
+__all__ = ["db_upgrade", "init_config", "print_status", "run_sandbox", "status"]
 
 _STARTER_SECRETS = {
     "secrets/salesforce_client_secret": credentials.SALESFORCE_CLIENT_SECRET,
@@ -147,3 +151,41 @@ def print_status(result: dict[str, Any]) -> None:
             run["error"] or "",
         )
     console.print(table)
+
+
+def run_sandbox(
+    *,
+    host: str,
+    ports: tuple[int, int, int],
+    accounts: int,
+    seed: int,
+    anchor: str | None,
+    data_dir: Path,
+    faults: str,
+) -> None:
+    """Start the sandbox, print its JSON line, serve until SIGINT/SIGTERM."""
+    try:
+        day = dt.date.fromisoformat(anchor) if anchor else None
+    except ValueError:
+        raise ConfigError(f"--anchor expects a date as YYYY-MM-DD, got {anchor!r}") from None
+    box = Sandbox(
+        host=host,
+        salesforce_port=ports[0],
+        hubspot_port=ports[1],
+        stripe_port=ports[2],
+        accounts=accounts,
+        seed=seed,
+        anchor=day,
+        data_dir=data_dir,
+        faults=faults,
+    )
+    try:
+        info = box.start()
+    except SandboxError as exc:
+        raise SmartsegError(str(exc)) from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    sys.stdout.write(json.dumps(info.as_dict()) + "\n")
+    sys.stdout.flush()
+    box.serve_forever(stop)

@@ -164,7 +164,7 @@ def test_billing_periods_sit_on_items_and_bracket_the_anchor(st_client: Any) -> 
 def test_search_finds_customers_by_metadata(st_client: Any) -> None:
     found = st_client.v1.customers.search({"query": "metadata['workspace_id']:'ws-42'"})
     assert [c.name for c in found.data] == ["Company 42"]
-    assert found.data[0].metadata["sf_account_id"] == _sf_id("Account", 42)
+    assert found.data[0].metadata["sf_account_id"] == _sf_id("company", 42)
 
 
 def test_search_pages_through_next_page_tokens(st_client: Any) -> None:

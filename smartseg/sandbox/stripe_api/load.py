@@ -125,7 +125,7 @@ class _Loader:
         created = self._created(company)
         metadata = {"workspace_id": company.workspace_id}
         if company.in_salesforce and self.salesforce_id is not None:
-            metadata["sf_account_id"] = self.salesforce_id("Account", company.idx)
+            metadata["sf_account_id"] = self.salesforce_id("company", company.idx)
         customer_id = self.store.new_id("customer")
         customer = self.add(
             "customer",
@@ -237,7 +237,7 @@ class _Loader:
 
 
 def load_world(world: World, *, salesforce_id: Callable[[str, int], str] | None = None) -> Store:
-    """A fresh store holding `world` as Stripe would; `salesforce_id(object, idx)` fills
+    """A fresh store holding `world` as Stripe would; `salesforce_id("company", idx)` fills
     `metadata["sf_account_id"]` for companies that are also in Salesforce."""
     # The load allocates millions of acyclic dicts; generational GC passes over them would
     # cost more than the load itself.
