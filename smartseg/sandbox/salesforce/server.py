@@ -2,7 +2,7 @@
 
 `SalesforceServer` owns the schema, the store and the sessions; the route handlers live in
 `rest.py` (query, sObjects, limits), `composite.py` (sObject Collections), `tooling.py`
-(CustomField) and `bulk2.py` (Bulk API 2.0), each registering itself on this server.
+(CustomField) and `bulk.py` (Bulk API 2.0), each registering itself on this server.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from smartseg.sandbox.http import (
     TlsFiles,
     json_response,
 )
-from smartseg.sandbox.salesforce import composite, rest, tooling
+from smartseg.sandbox.salesforce import bulk, composite, rest, tooling
 from smartseg.sandbox.salesforce.errors import SfError, error_body
 from smartseg.sandbox.salesforce.load import LoadedIds, add_integration_user, load_world
 from smartseg.sandbox.salesforce.objects import build_schema
@@ -92,6 +92,7 @@ class SalesforceServer(ApiServer):
         self.router.add("POST", "/services/oauth2/token", self._token)
         rest.register(self)
         composite.register(self)
+        self.bulk = bulk.register(self)
         self.tooling.register()
         self.router.add("GET", "/_sandbox/records/{sobject}", self._records, internal=True)
         if world is not None:
