@@ -21,8 +21,10 @@ __all__ = [
     "Account",
     "Activity",
     "Contact",
+    "CrmUser",
     "Membership",
     "NpsResponse",
+    "Opportunity",
     "Pushed",
     "Run",
     "Segment",
@@ -108,6 +110,7 @@ class Contact(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     external_key: str = Field(unique=True)
+    account_ref: str | None = Field(default=None, index=True)
     account_id: int | None = Field(
         default=None, foreign_key="account.id", index=True, ondelete="SET NULL"
     )
@@ -158,6 +161,9 @@ class Subscription(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source: str
     source_id: str
+    account_ref: str | None = Field(
+        default=None, index=True, description="the source's account reference, resolved by linking"
+    )
     account_id: int | None = Field(
         default=None, foreign_key="account.id", index=True, ondelete="SET NULL"
     )
@@ -194,6 +200,10 @@ class Activity(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source: str
     source_id: str
+    account_ref: str | None = Field(
+        default=None, index=True, description="the source's account reference, resolved by linking"
+    )
+    contact_ref: str | None = Field(default=None, index=True)
     account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
     contact_id: int | None = Field(
         default=None, foreign_key="contact.id", index=True, ondelete="SET NULL"
@@ -221,6 +231,10 @@ class Ticket(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source: str
     source_id: str
+    account_ref: str | None = Field(
+        default=None, index=True, description="the source's account reference, resolved by linking"
+    )
+    contact_ref: str | None = Field(default=None, index=True)
     account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
     contact_id: int | None = Field(
         default=None, foreign_key="contact.id", index=True, ondelete="SET NULL"
@@ -249,6 +263,10 @@ class NpsResponse(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source: str
     source_id: str
+    account_ref: str | None = Field(
+        default=None, index=True, description="the source's account reference, resolved by linking"
+    )
+    contact_ref: str | None = Field(default=None, index=True)
     account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
     contact_id: int | None = Field(
         default=None, foreign_key="contact.id", index=True, ondelete="SET NULL"
@@ -414,4 +432,49 @@ class TaskLedger(SQLModel, table=True):
     error: str | None = None
     run_id: int | None = None
     created_at: dt.datetime | None = _ts()
+    updated_at: dt.datetime | None = _ts()
+
+
+class Opportunity(SQLModel, table=True):
+    """A deal: new business, renewal or upsell, and who referred it."""
+
+    __tablename__ = "opportunity"
+    __table_args__ = (sa.UniqueConstraint("source", "source_id", name="uq_opportunity_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    source_id: str
+    account_ref: str | None = Field(default=None, index=True)
+    account_id: int | None = Field(
+        default=None, foreign_key="account.id", index=True, ondelete="SET NULL"
+    )
+    name: str | None = None
+    type: str | None = None
+    stage: str | None = None
+    amount: Decimal | None = _money()
+    currency: str | None = None
+    close_date: dt.date | None = None
+    is_closed: bool | None = None
+    is_won: bool | None = None
+    owner_id: str | None = None
+    referred_by_ref: str | None = None
+    referred_by_contact_id: int | None = Field(
+        default=None, foreign_key="contact.id", ondelete="SET NULL"
+    )
+    custom: dict[str, Any] = _json()
+    updated_at: dt.datetime | None = _ts()
+    deleted_at: dt.datetime | None = _ts()
+
+
+class CrmUser(SQLModel, table=True):
+    """A CRM user or owner (account owners, CSMs), to name owners and assign tasks."""
+
+    __tablename__ = "crm_user"
+
+    source: str = Field(primary_key=True)
+    source_id: str = Field(primary_key=True)
+    name: str | None = None
+    email: str | None = Field(default=None, index=True)
+    title: str | None = None
+    active: bool | None = None
     updated_at: dt.datetime | None = _ts()
