@@ -111,6 +111,36 @@ def status(
 
 
 @app.command()
+def pull(
+    ctx: typer.Context,
+    sources: Annotated[
+        list[str] | None, typer.Argument(help="Sources to pull (default: all enabled).")
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Ignore cursors; read everything.")] = False,
+    unmatched: Annotated[
+        bool, typer.Option("--unmatched", help="List records that match no account, then exit.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Pull CRM, billing and usage data into the store, incrementally."""
+    if unmatched:
+        listing = commands.unmatched(ctx.obj)
+        if as_json:
+            _print_json(listing)
+        else:
+            commands.print_unmatched(listing)
+        return
+    result = commands.pull(ctx.obj, sources=sources or [], full=full, show_progress=not as_json)
+    if as_json:
+        _print_json(result)
+    else:
+        commands.print_pull(result)
+    failures = {stream.get("failure") for stream in result["streams"].values()} - {None}
+    if failures:
+        raise typer.Exit(2 if "config" in failures else 1)
+
+
+@app.command()
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     salesforce_port: Annotated[int, typer.Option(min=0, max=65535)] = 8443,

@@ -15,15 +15,28 @@ from typing import Any
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from smartseg.connectors.identity import unmatched_counts
+from smartseg.connectors.pull import run_pull
 from smartseg.errors import ConfigError, SmartsegError
 from smartseg.sandbox import credentials
 from smartseg.sandbox.app import Sandbox, SandboxError
 from smartseg.store import Run, current_revision, head_revision, redacted_url, upgrade
 from smartseg.worker.context import AppContext
 
-__all__ = ["db_upgrade", "init_config", "print_status", "run_sandbox", "status"]
+__all__ = [
+    "db_upgrade",
+    "init_config",
+    "print_pull",
+    "print_status",
+    "print_unmatched",
+    "pull",
+    "run_sandbox",
+    "status",
+    "unmatched",
+]
 
 _STARTER_SECRETS = {
     "secrets/salesforce_client_secret": credentials.SALESFORCE_CLIENT_SECRET,
@@ -72,6 +85,23 @@ def db_upgrade(context: AppContext) -> dict[str, Any]:
     engine = context.engine()
     revision = upgrade(engine)
     return {"database": redacted_url(engine.url), "revision": revision}
+
+
+def _migrated(context: AppContext) -> Engine:
+    """The engine, once its schema is known to be current; otherwise say what to run."""
+    engine = context.engine()
+    revision = current_revision(engine)
+    if revision is None or not sa.inspect(engine).has_table("run"):
+        raise SmartsegError(
+            f"the database {redacted_url(engine.url)} has no smartseg schema yet; "
+            "run `smartseg db upgrade` (or `smartseg demo`) first"
+        )
+    if revision != head_revision():
+        raise SmartsegError(
+            f"the database {redacted_url(engine.url)} is at schema revision {revision}, "
+            f"this smartseg needs {head_revision()}; run `smartseg db upgrade`"
+        )
+    return engine
 
 
 def status(context: AppContext, *, limit: int = 20) -> dict[str, Any]:
@@ -189,3 +219,63 @@ def run_sandbox(
     sys.stdout.write(json.dumps(info.as_dict()) + "\n")
     sys.stdout.flush()
     box.serve_forever(stop)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def pull(
+    context: AppContext, *, sources: list[str], full: bool, show_progress: bool
+) -> dict[str, Any]:
+    """Run a pull; a progress line per stream on a terminal."""
+    engine = _migrated(context)
+    config = context.config()
+    if not (show_progress and sys.stderr.isatty()):
+        return run_pull(engine, config, clock=_now, sources=sources, full=full).as_dict()
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} records"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stream: str, records: int) -> None:
+            if stream not in tasks:
+                tasks[stream] = bar.add_task(stream, total=None)
+            bar.advance(tasks[stream], records)
+
+        result = run_pull(engine, config, clock=_now, sources=sources, full=full, progress=progress)
+    return result.as_dict()
+
+
+def print_pull(result: dict[str, Any]) -> None:
+    """One line per stream: what arrived and what it changed."""
+    console = Console()
+    table = Table(
+        "stream", "records", "created", "updated", "deleted", "skipped", "api calls", "error"
+    )
+    for key, s in result["streams"].items():
+        table.add_row(key, *(f"{s[k]:,}" for k in ("records", "created", "updated", "deleted",
+                      "skipped", "api_calls")), s.get("error", ""))  # fmt: skip
+    console.print(table)
+    console.print(f"run {result['run_id']}: {result['unmatched']:,} records match no account "
+                  "(`smartseg pull --unmatched` lists them)")  # fmt: skip
+
+
+def unmatched(context: AppContext) -> dict[str, Any]:
+    engine = _migrated(context)
+    with engine.connect() as connection:
+        counts = unmatched_counts(connection)
+    return {"unmatched": counts, "total": sum(counts.values())}
+
+
+def print_unmatched(listing: dict[str, Any]) -> None:
+    if not listing["total"]:
+        print("Every pulled record matches an account.")
+        return
+    for table, count in listing["unmatched"].items():
+        print(f"{table}\t{count}")
