@@ -42,7 +42,8 @@ def _ts(*, nullable: bool = True, index: bool = False) -> Any:
 
 
 def _json() -> Any:
-    return Field(default_factory=dict, sa_column=sa.Column(JSONType, nullable=False))
+    # The column default covers Core inserts (the bulk upsert), not just ORM objects.
+    return Field(default_factory=dict, sa_column=sa.Column(JSONType, nullable=False, default=dict))
 
 
 def _money() -> Any:
@@ -133,12 +134,16 @@ class SourceLink(SQLModel, table=True):
     """How one source record maps to an account or contact; unmatched records stay here too."""
 
     __tablename__ = "source_link"
-    __table_args__ = (sa.UniqueConstraint("source", "object", "source_id", name="uq_source_link"),)
+    __table_args__ = (
+        sa.UniqueConstraint("source", "object", "source_id", name="uq_source_link"),
+        sa.Index("ix_source_link_object_ref", "object", "ref"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source: str
     object: str
     source_id: str
+    ref: str | None = Field(default=None, description="source:source_id, as fact rows name it")
     account_id: int | None = Field(
         default=None, foreign_key="account.id", index=True, ondelete="SET NULL"
     )
@@ -344,7 +349,7 @@ class Segment(SQLModel, table=True):
     rule: str
     rule_hash: str
     catalogue: list[str] = Field(
-        default_factory=list, sa_column=sa.Column(JSONType, nullable=False)
+        default_factory=list, sa_column=sa.Column(JSONType, nullable=False, default=list)
     )
     static: bool = False
     source_file: str | None = None
