@@ -54,10 +54,11 @@ class StreamReport:
         self.updated += written.upserted.updated
         self.unchanged += written.upserted.unchanged
         self.deleted += written.deleted
-        self.skipped += len(written.issues)
+        found = [*page.issues, *written.issues]
+        self.skipped += len(found)
         # Keep the report readable: the first issues say what is wrong, the count says how much.
-        room = 50 - len(self.issues)
-        self.issues.extend({"id": i.source_id, "reason": i.reason} for i in written.issues[:room])
+        room = max(0, 50 - len(self.issues))
+        self.issues.extend({"id": i.source_id, "reason": i.reason} for i in found[:room])
 
     def as_dict(self) -> dict[str, Any]:
         return {

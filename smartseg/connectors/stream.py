@@ -20,6 +20,14 @@ __all__ = ["Page", "ReadContext", "RecordIssue", "Stream", "WriteResult"]
 
 
 @dataclass(frozen=True, slots=True)
+class RecordIssue:
+    """A record that could not be stored as it came, and why (kept for the run's report)."""
+
+    source_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReadContext:
     """Where a read starts. `since` already includes the overlap; None means a full read."""
 
@@ -35,21 +43,15 @@ class Page:
 
     `cursor` is the highest cursor value in the page (the loop caps it at the run's start);
     `state` is any extra position the stream needs to resume (a paging token, file
-    fingerprints) and replaces the saved state when the page is committed.
+    fingerprints) and replaces the saved state when the page is committed; `issues` are
+    records the read itself had to set aside (a malformed row in a file).
     """
 
     records: Sequence[Mapping[str, Any]]
     cursor: dt.datetime | None = None
     deleted: Sequence[str] = ()
     state: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecordIssue:
-    """A record that could not be stored as it came, and why (kept for the run's report)."""
-
-    source_id: str
-    reason: str
+    issues: Sequence[RecordIssue] = ()
 
 
 @dataclass(slots=True)
