@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from smartseg.connectors.identity import unmatched_counts
+from smartseg.connectors.identity import unmatched_counts, unmatched_links
 from smartseg.connectors.pull import run_pull
 from smartseg.errors import ConfigError, SmartsegError
 from smartseg.sandbox import credentials
@@ -266,16 +266,26 @@ def print_pull(result: dict[str, Any]) -> None:
                   "(`smartseg pull --unmatched` lists them)")  # fmt: skip
 
 
-def unmatched(context: AppContext) -> dict[str, Any]:
+def unmatched(context: AppContext, limit: int = 200) -> dict[str, Any]:
+    """Counts of unmatched records per table, and the unmatched source records themselves."""
     engine = _migrated(context)
     with engine.connect() as connection:
         counts = unmatched_counts(connection)
-    return {"unmatched": counts, "total": sum(counts.values())}
+        records = unmatched_links(connection, limit=limit)
+    return {"total": sum(counts.values()), "by_table": counts, "records": records}
 
 
 def print_unmatched(listing: dict[str, Any]) -> None:
     if not listing["total"]:
         print("Every pulled record matches an account.")
         return
-    for table, count in listing["unmatched"].items():
-        print(f"{table}\t{count}")
+    for table, count in listing["by_table"].items():
+        print(f"{count:>8,}  {table}")
+    if listing["records"]:
+        print("\nSource records that match no account (what they say about themselves):")
+    for record in listing["records"]:
+        said = ", ".join(
+            f"{k}={v}" for k, v in record.items() if k not in ("source", "object", "id")
+        )
+        where = f"{record['source']} {record['object']} {record['id']}"
+        print(f"  {where}: {said or 'nothing to match on'}")

@@ -225,3 +225,54 @@ def test_the_run_row_records_counts_and_api_calls(engine: Engine, sf_config: Con
     assert row.status == "succeeded"
     assert set(counts["streams"]) == {f"salesforce.{s}" for s in STREAMS}
     assert api_calls["salesforce"] == len(STREAMS) + 1  # one query per stream, one sign-in
+
+
+def _cli(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    from smartseg.worker.cli import main
+
+    monkeypatch.setenv("SMARTSEG_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("SMARTSEG_CONFIG", raising=False)
+    config = ["--config", str(tmp_path / "smartseg.yaml")]
+    assert main([*config, "db", "upgrade"]) == 0
+    return main([*config, *args])
+
+
+def test_pull_json_prints_one_object_with_every_stream(
+    tmp_path: Path,
+    sf_config: Config,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _cli(["pull", "--json"], tmp_path, monkeypatch) == 0
+    payload = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert set(payload) == {"run_id", "streams", "unmatched"}
+    account = payload["streams"]["salesforce.Account"]
+    assert {"records", "created", "updated", "deleted", "api_calls"} <= set(account)
+    assert account["created"] == account["records"] > 0
+
+
+def test_pull_unmatched_lists_nothing_when_everything_links(
+    tmp_path: Path,
+    sf_config: Config,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _cli(["pull"], tmp_path, monkeypatch) == 0
+    capsys.readouterr()
+    assert _cli(["pull", "--unmatched", "--json"], tmp_path, monkeypatch) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {
+        "total": 0,
+        "by_table": {},
+        "records": [],
+    }
+
+
+def test_pull_exits_2_when_a_stream_fails_for_a_config_reason(
+    tmp_path: Path,
+    sf_server: SalesforceServer,
+    make_sf_config: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_sf_config(tmp_path, sf_server, field_map={"account": {"edition": "Editon__c"}})
+    assert _cli(["pull"], tmp_path, monkeypatch) == 2

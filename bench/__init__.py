@@ -1,0 +1,1 @@
+"""Benchmarks: they measure and report; they assert nothing (tests do that)."""
