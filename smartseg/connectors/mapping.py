@@ -51,22 +51,26 @@ class Coercer:
 def _kind(type_: Any) -> str:
     if isinstance(type_, UTCDateTime):
         return "datetime"
+    if isinstance(type_, sa.TypeDecorator):  # e.g. sqlmodel's AutoString over String
+        type_ = type_.impl_instance
+    # Float before Numeric: which one subclasses the other has changed across SQLAlchemy versions.
     for kind, types in (
         ("bool", (sa.Boolean,)),
         ("int", (sa.Integer,)),
+        ("float", (sa.Float,)),
         ("decimal", (sa.Numeric,)),
         ("date", (sa.Date,)),
         ("json", (sa.JSON,)),
         ("text", (sa.String,)),
     ):
         if isinstance(type_, types):
-            # sa.Float is a Numeric subclass; keep it a float.
-            return "float" if kind == "decimal" and isinstance(type_, sa.Float) else kind
+            return kind
     return "any"
 
 
 def _convert(kind: str, raw: Any) -> Any:
-    if raw is None or (isinstance(raw, str) and raw.strip() == "" and kind != "text"):
+    # Blank is no value: a rule's `is null` must hold for a field left empty in the source.
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         return None
     match kind:
         case "text":
@@ -81,14 +85,14 @@ def _convert(kind: str, raw: Any) -> Any:
                 return False
             raise ValueError(f"expected true/false, got {str(raw)[:40]!r}")
         case "int":
-            number = Decimal(str(raw))
+            number = _number(raw, "a whole number")
             if number != number.to_integral_value():
                 raise ValueError(f"expected a whole number, got {str(raw)[:40]!r}")
             return int(number)
         case "float":
-            return float(raw)
+            return float(_number(raw, "a number"))
         case "decimal":
-            return Decimal(str(raw))
+            return _number(raw, "a number")
         case "date":
             return (
                 raw if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime) else _date(raw)
@@ -96,6 +100,18 @@ def _convert(kind: str, raw: Any) -> Any:
         case "datetime":
             return parse_datetime(raw)
     return raw
+
+
+def _number(raw: Any, expected: str) -> Decimal:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected {expected}, got {raw!r}")
+    try:
+        number = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError(f"expected {expected}, got {str(raw)[:40]!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"expected {expected}, got {str(raw)[:40]!r}")
+    return number
 
 
 def _date(raw: Any) -> dt.date:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
+import logging
 import random
 import re
 import socket
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 JsonObj = Any
+log = logging.getLogger("smartseg.sandbox")
 
 # Request-level faults, plus "partial" which batch handlers consult per item (Request.item_fails).
 FAULT_KINDS = ("429", "500", "503", "slow", "drop", "expire", "partial")
@@ -454,6 +456,9 @@ class ApiServer:
             return handler(request)
         except HttpError as exc:
             return exc.response
+        except Exception:  # a bug in a fake API must look like a vendor's 500, not a lost socket
+            log.exception("%s sandbox: %s %s failed", self.name, request.method, request.path)
+            return self.error_response(500, "server_error")
 
 
 class _Server(ThreadingHTTPServer):

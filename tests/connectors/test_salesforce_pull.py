@@ -276,3 +276,63 @@ def test_pull_exits_2_when_a_stream_fails_for_a_config_reason(
 ) -> None:
     make_sf_config(tmp_path, sf_server, field_map={"account": {"edition": "Editon__c"}})
     assert _cli(["pull"], tmp_path, monkeypatch) == 2
+
+
+def test_odd_values_the_org_can_return_are_stored_as_they_are(
+    engine: Engine, sf_server: SalesforceServer, sf_config: Config
+) -> None:
+    # Written straight into the org's table: an unrestricted picklist value, unicode, a long text.
+    record = _live(sf_server, "Account")[0]
+    record.update(Edition__c="Platinum", Name="Ünïcødé 株式会社 — Ω", Use_Case__c="x" * 20_000)
+    result = _pull(engine, sf_config)
+    report = result.streams["salesforce.Account"]
+    assert report.error is None
+    assert report.skipped == 1 and "use_case" in report.issues[0]["reason"]
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT name, edition, use_case FROM account WHERE external_key = :k"),
+            {"k": f"salesforce:{record['Id']}"},
+        ).one()
+    assert (row.name, row.edition) == ("Ünïcødé 株式会社 — Ω", "Platinum")
+    assert len(row.use_case) == 10_000
+
+
+def test_values_that_do_not_fit_their_column_are_stored_empty_and_reported(
+    engine: Engine, sf_config: Config
+) -> None:
+    from smartseg.connectors.records import salesforce_spec
+
+    assert sf_config.sources.salesforce is not None
+    spec = salesforce_spec("Account", sf_config.sources.salesforce)
+    good = {"Id": "001000000000001AAA", "Name": "Good", "Renewal_Date__c": "2026-12-31"}
+    bad = {
+        "Id": "001000000000002AAA",
+        "Name": "Bad",
+        "Renewal_Date__c": "31/12/2026",
+        "Licensed_Seats__c": "lots",
+        "Health_Score__c": "n/a",
+    }
+    nameless = {"Name": "no id"}
+    with engine.begin() as connection:
+        result = spec.write(connection, [good, bad, nameless], [], _now())
+    assert result.upserted.inserted == 2
+    reasons = {issue.source_id: issue.reason for issue in result.issues}
+    assert set(reasons) == {"001000000000002AAA", "?"}
+    assert all(
+        c in reasons["001000000000002AAA"] for c in ("renewal_date", "seats", "health_score")
+    )
+    with engine.connect() as connection:
+        rows = {
+            r.name: r
+            for r in connection.execute(
+                sa.text("SELECT name, renewal_date, seats, custom FROM account")
+            )
+        }
+    assert str(rows["Good"].renewal_date) == "2026-12-31"
+    assert (rows["Bad"].renewal_date, rows["Bad"].seats) == (None, None)
+    custom = (
+        rows["Bad"].custom
+        if isinstance(rows["Bad"].custom, dict)
+        else json.loads(rows["Bad"].custom)
+    )
+    assert custom["_invalid"]["renewal_date"] == "31/12/2026"
