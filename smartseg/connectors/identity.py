@@ -28,6 +28,7 @@ from smartseg.store.models import (
     Activity,
     Contact,
     CrmUser,
+    Invoice,
     NpsResponse,
     Opportunity,
     SourceLink,
@@ -54,7 +55,7 @@ _USER = _table(CrmUser)
 _SUBSCRIPTION = _table(Subscription)
 _USAGE = _table(UsageDaily)
 _WITH_ACCOUNT = tuple(
-    _table(m) for m in (Contact, Opportunity, Activity, Ticket, NpsResponse, Subscription)
+    _table(m) for m in (Contact, Opportunity, Activity, Ticket, NpsResponse, Subscription, Invoice)
 )
 _WITH_CONTACT = tuple(_table(m) for m in (Activity, Ticket, NpsResponse))
 _ACCOUNT_OBJECTS = ("company", "customer", "account")

@@ -22,6 +22,7 @@ __all__ = [
     "Activity",
     "Contact",
     "CrmUser",
+    "Invoice",
     "Membership",
     "NpsResponse",
     "Opportunity",
@@ -482,4 +483,34 @@ class CrmUser(SQLModel, table=True):
     email: str | None = Field(default=None, index=True)
     title: str | None = None
     active: bool | None = None
+    updated_at: dt.datetime | None = _ts()
+
+
+class Invoice(SQLModel, table=True):
+    """A billing invoice: what was due, what was paid, and when (overdue and failed payments)."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "source_id", name="uq_invoice_source"),
+        sa.Index("ix_invoice_account_created", "account_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    source_id: str
+    account_ref: str | None = Field(default=None, index=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
+    customer_ref: str | None = None
+    subscription_ref: str | None = None
+    status: str | None = None
+    currency: str | None = None
+    amount_due: Decimal | None = _money()
+    amount_paid: Decimal | None = _money()
+    amount_remaining: Decimal | None = _money()
+    created_at: dt.datetime | None = _ts()
+    due_at: dt.datetime | None = _ts()
+    paid_at: dt.datetime | None = _ts()
+    period_start: dt.datetime | None = _ts()
+    period_end: dt.datetime | None = _ts()
+    attempt_count: int | None = None
     updated_at: dt.datetime | None = _ts()
