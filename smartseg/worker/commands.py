@@ -253,7 +253,14 @@ def pull(
 
 
 def print_pull(result: dict[str, Any]) -> None:
-    """One line per stream: what arrived and what it changed."""
+    """One line per stream: what arrived and what it changed (tab-separated when piped)."""
+    columns = ("records", "created", "updated", "deleted", "skipped", "api_calls")
+    if not sys.stdout.isatty():
+        print("\t".join(("stream", *columns, "error")))
+        for key, s in result["streams"].items():
+            print("\t".join((key, *(str(s[k]) for k in columns), s.get("error", ""))))
+        print(f"run\t{result['run_id']}\tunmatched\t{result['unmatched']}")
+        return
     console = Console()
     table = Table(
         "stream", "records", "created", "updated", "deleted", "skipped", "api calls", "error"
