@@ -135,7 +135,7 @@ def test_unknown_key_suggests_the_closest_name(tmp_path: Path) -> None:
     error = load_error(path)
     assert str(error) == (
         f"{path}, line 3, key sources.hubpsot: unknown key 'hubpsot'; did you mean 'hubspot'? "
-        "Allowed keys: hubspot, nps, salesforce, stripe, usage."
+        "Allowed keys: activities, hubspot, nps, salesforce, stripe, usage."
     )
 
 

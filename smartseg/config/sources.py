@@ -13,6 +13,7 @@ from smartseg.config.secrets import OptionalSecret, Secret, secrets_only_when_en
 from smartseg.config.values import ConfigPath, Duration, HttpUrl
 
 __all__ = [
+    "ActivitySource",
     "ConfigModel",
     "FileInput",
     "HubSpotRateLimit",
@@ -220,6 +221,12 @@ class NpsSource(Source):
     files: tuple[FileInput, ...] = ()
 
 
+class ActivitySource(Source):
+    """Activities (emails, calls, meetings, QBRs) from files."""
+
+    files: tuple[FileInput, ...] = ()
+
+
 class Sources(ConfigModel):
     """Every source smartseg can pull from; a missing section means "not used"."""
 
@@ -228,6 +235,7 @@ class Sources(ConfigModel):
     stripe: StripeSource | None = None
     usage: UsageSource = UsageSource()
     nps: NpsSource = NpsSource()
+    activities: ActivitySource | None = None
 
     def enabled_names(self) -> tuple[str, ...]:
         """Names of the configured, enabled sources, in pull order."""

@@ -10,6 +10,7 @@ that matches exactly one account, in that order. Fact rows keep their source's r
     hubspot:<id>      a source_link of that source (company/customer for accounts, contact for
     stripe:<cus_id>   contacts), which carries the account it linked to
     workspace:<id>    account.workspace_id
+    domain:<domain>   account.domain, when exactly one account has it
     email:<address>   contact.email
 
 so the order streams arrive in never matters, a record whose account arrives later links on the
@@ -149,8 +150,12 @@ def _account_match(ref: Any) -> Any:
         .where(_ACCOUNT.c.workspace_id == sa.func.substr(ref, len("workspace:") + 1))
         .scalar_subquery()
     )
+    domain = _unique(
+        _ACCOUNT, _ACCOUNT.c.domain, sa.func.substr(ref, len("domain:") + 1)
+    ).scalar_subquery()
     return sa.case(
         (ref.like("workspace:%"), workspace),
+        (ref.like("domain:%"), domain),
         (ref.like("hubspot:%") | ref.like("stripe:%"), sa.func.coalesce(own, linked)),
         else_=own,
     )

@@ -16,13 +16,13 @@ from smartseg.connectors.runner import Progress, PullResult, pull
 from smartseg.connectors.salesforce import SalesforceClient, salesforce_streams
 from smartseg.connectors.stream import Stream
 from smartseg.connectors.stripe_source import StripeClient, stripe_streams
-from smartseg.connectors.usage import nps_streams, usage_streams
+from smartseg.connectors.usage import activity_streams, nps_streams, usage_streams
 from smartseg.errors import ConfigError
 
 __all__ = ["AVAILABLE_SOURCES", "run_pull"]
 
 # Sources with a connector, in pull order: the CRM of record first, so others can link to it.
-AVAILABLE_SOURCES = ("salesforce", "hubspot", "stripe", "usage", "nps")
+AVAILABLE_SOURCES = ("salesforce", "hubspot", "stripe", "usage", "nps", "activities")
 
 
 def run_pull(
@@ -75,6 +75,8 @@ def run_pull(
         streams.extend(usage_streams(config.sources.usage))
     if "nps" in wanted and config.sources.nps is not None:
         streams.extend(nps_streams(config.sources.nps))
+    if "activities" in wanted and config.sources.activities is not None:
+        streams.extend(activity_streams(config.sources.activities))
     stripe_source = config.sources.stripe
     seats_from_quantity = bool(
         stripe_source and stripe_source.enabled and stripe_source.seats_from_quantity

@@ -1,4 +1,4 @@
-"""Usage and NPS from files (and usage from a warehouse query), as streams of the pull loop.
+"""Usage, NPS and activities from files (and usage from a warehouse query), as pull streams.
 
 Each file is loaded once: its fingerprint (size, mtime, content hash) is saved in the stream's
 state in the same transaction as its rows, so an unchanged file costs nothing next run, a changed
@@ -18,17 +18,30 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from smartseg.config.sources import FileInput, NpsSource, SqlQuery, UsageFile, UsageSource
-from smartseg.connectors.files import Reject, expand_paths, file_fingerprint
+from smartseg.config.sources import (
+    ActivitySource,
+    FileInput,
+    NpsSource,
+    SqlQuery,
+    UsageFile,
+    UsageSource,
+)
+from smartseg.connectors.activity_files import ActivityFileError, read_activities
+from smartseg.connectors.files import InputError, Reject, expand_paths, file_fingerprint
 from smartseg.connectors.nps_files import NpsFileError, read_nps
 from smartseg.connectors.stream import Page, ReadContext, RecordIssue, WriteResult
 from smartseg.connectors.usage_files import UsageFileError, read_usage, read_usage_sql
 from smartseg.store import upsert
-from smartseg.store.models import NpsResponse, UsageDaily
+from smartseg.store.models import Activity, NpsResponse, UsageDaily
 
-__all__ = ["FileStream", "UsageSqlStream", "nps_streams", "usage_streams"]
+__all__ = ["FileStream", "UsageSqlStream", "activity_streams", "nps_streams", "usage_streams"]
 
 _USAGE_KEY = ["source", "account_key", "day", "feature", "user_key"]
+_ERRORS: dict[str, type[InputError]] = {
+    "usage": UsageFileError,
+    "nps": NpsFileError,
+    "activities": ActivityFileError,
+}
 
 
 def _issues(rejects: Sequence[Reject]) -> list[RecordIssue]:
@@ -51,7 +64,8 @@ def _nps_row(row: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class FileStream:
-    """One configured file glob: usage (daily rollups or raw events) or NPS answers."""
+    """One configured file glob: usage (daily rollups or raw events), NPS answers or
+    activities; `source` says which."""
 
     source: str
     spec: UsageFile | FileInput
@@ -68,8 +82,7 @@ class FileStream:
 
     def read(self, context: ReadContext) -> Iterator[Page]:
         loaded: dict[str, str] = dict(context.state.get("files", {}))
-        error = UsageFileError if self.source == "usage" else NpsFileError
-        for path in expand_paths(self.spec.path, error=error):
+        for path in expand_paths(self.spec.path, error=_ERRORS[self.source]):
             fingerprint = file_fingerprint(path)
             if not context.full and loaded.get(str(path)) == fingerprint:
                 continue
@@ -86,6 +99,9 @@ class FileStream:
         if isinstance(spec, UsageFile):
             for chunk in read_usage(spec, account_key=self.account_key):
                 yield chunk.rows, chunk.rejects, chunk.last
+        elif self.source == "activities":
+            for activities in read_activities(spec):
+                yield activities.rows, activities.rejects, activities.last
         else:
             for nps in read_nps(spec):
                 yield [_nps_row(dict(r)) for r in nps.rows], nps.rejects, nps.last
@@ -94,6 +110,10 @@ class FileStream:
         if self.source == "usage":
             return WriteResult(
                 upserted=upsert(connection, UsageDaily, page.records, key=_USAGE_KEY)
+            )
+        if self.source == "activities":
+            return WriteResult(
+                upserted=upsert(connection, Activity, page.records, key=["source", "source_id"])
             )
         return WriteResult(
             upserted=upsert(connection, NpsResponse, page.records, key=["source", "source_id"])
@@ -132,3 +152,7 @@ def usage_streams(config: UsageSource) -> list[FileStream | UsageSqlStream]:
 
 def nps_streams(config: NpsSource) -> list[FileStream]:
     return [FileStream("nps", spec, i) for i, spec in enumerate(config.files)]
+
+
+def activity_streams(config: ActivitySource) -> list[FileStream]:
+    return [FileStream("activities", spec, i) for i, spec in enumerate(config.files)]
