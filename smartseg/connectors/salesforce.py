@@ -5,15 +5,19 @@ Every read goes through queryAll ordered by (SystemModstamp, Id), so one pass br
 changed and the deleted records (IsDeleted = true) and each page's last SystemModstamp is a safe
 cursor. Pages are fetched one call at a time (query, then query_more) so a failed call is retried
 on its own instead of restarting the stream; an expired session signs in again once and resumes.
+A first (or full) pull of an object over `bulk_threshold` records goes through Bulk API 2.0
+instead (`salesforce_bulk.py`): a few calls per job rather than one per 2,000 rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
@@ -25,11 +29,14 @@ from smartseg.connectors import records
 from smartseg.connectors.errors import Action, ConnectorError, Decision, Failure
 from smartseg.connectors.http import CallCounter, PinnedSession
 from smartseg.connectors.retry import DEFAULT_POLICY, RetryPolicy, call
+from smartseg.connectors.salesforce_bulk import read_bulk, split_records
 from smartseg.connectors.stream import Page, ReadContext, WriteResult
 
 __all__ = ["SalesforceClient", "SalesforceStream", "salesforce_streams"]
 
 SOURCE = "salesforce"
+T = TypeVar("T")
+log = logging.getLogger("smartseg.connectors")
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -124,17 +131,24 @@ class SalesforceClient:
             )
         return str(body["access_token"]), str(body.get("instance_url") or self.config.instance_url)
 
-    def query(self, soql: str, stream: str) -> dict[str, Any]:
+    def run(self, fn: Callable[[], T], stream: str) -> T:
+        """One API call through the retry table; on an expired session, sign in and retry."""
         return call(
-            lambda: self.sf.query(soql, include_deleted=True),
-            source=SOURCE, stream=stream, policy=self.policy, reauth=self.login, **self._sleep(),
-        )  # fmt: skip
+            fn, source=SOURCE, stream=stream, policy=self.policy, reauth=self.login, **self._sleep()
+        )
+
+    def query(self, soql: str, stream: str) -> dict[str, Any]:
+        return self.run(lambda: self.sf.query(soql, include_deleted=True), stream)
 
     def query_more(self, locator: str, stream: str) -> dict[str, Any]:
-        return call(
+        return self.run(
             lambda: self.sf.query_more(locator, identifier_is_url=True, include_deleted=True),
-            source=SOURCE, stream=stream, policy=self.policy, reauth=self.login, **self._sleep(),
-        )  # fmt: skip
+            stream,
+        )
+
+    def pause(self, seconds: float) -> None:
+        """Wait between polls of an asynchronous job (the injected sleep, so tests need not)."""
+        (self.sleep or time.sleep)(seconds)
 
     def _sleep(self) -> dict[str, Any]:
         return {"sleep": self.sleep} if self.sleep is not None else {}
@@ -162,7 +176,7 @@ class SalesforceStream:
     def key(self) -> str:
         return f"{self.source}.{self.name}"
 
-    def soql(self, since: dt.datetime | None) -> str:
+    def soql(self, since: dt.datetime | None, *, ordered: bool = True) -> str:
         """The stream's query; identifiers are checked, the only literal is a formatted time."""
         for name in (self.name, *self.fields):
             if not _IDENTIFIER.match(name):
@@ -171,12 +185,30 @@ class SalesforceStream:
                     f"{name!r} is not a Salesforce API name; check sources.salesforce.field_map",
                 ))  # fmt: skip
         where = f" WHERE SystemModstamp >= {_soql_datetime(since)}" if since else ""
-        return (
-            f"SELECT {', '.join(self.fields)} FROM {self.name}{where} ORDER BY SystemModstamp, Id"
-        )
+        order = " ORDER BY SystemModstamp, Id" if ordered else ""
+        return f"SELECT {', '.join(self.fields)} FROM {self.name}{where}{order}"
 
     def read(self, context: ReadContext) -> Iterator[Page]:
         response = self.client.query(self.soql(context.since), self.name)
+        if context.since is not None:
+            log.info("salesforce %s: incremental since %s, over REST", self.name, context.since)
+            yield from self._rest(response)
+            return
+        # The first page's totalSize is the query's size, so a first pull learns whether it is
+        # large at no extra cost; only a pull that goes to Bulk pays for one unused page.
+        size, threshold = int(response.get("totalSize") or 0), self.client.config.bulk_threshold
+        if size <= threshold:
+            log.info("salesforce %s: first pull of %d records, within bulk_threshold %d: REST",
+                     self.name, size, threshold)  # fmt: skip
+            yield from self._rest(response)
+            return
+        log.info("salesforce %s: first pull of %d records, over bulk_threshold %d: Bulk API 2.0",
+                 self.name, size, threshold)  # fmt: skip
+        del response
+        # Bulk results are unordered whatever the query says, and ORDER BY only slows the job.
+        yield from read_bulk(self.client, self.name, self.soql(None, ordered=False))
+
+    def _rest(self, response: dict[str, Any]) -> Iterator[Page]:
         while True:
             yield _page(response["records"])
             locator = response.get("nextRecordsUrl")
@@ -189,10 +221,7 @@ class SalesforceStream:
 
 
 def _page(rows: list[dict[str, Any]]) -> Page:
-    live = [r for r in rows if not r.get("IsDeleted")]
-    deleted = [str(r["Id"]) for r in rows if r.get("IsDeleted") and r.get("Id")]
-    stamps = [r["SystemModstamp"] for r in rows if r.get("SystemModstamp")]
-    cursor = max((records.parse_datetime(s) for s in stamps), default=None)
+    live, deleted, cursor = split_records(rows)
     return Page(records=live, cursor=cursor, deleted=deleted)
 
 
