@@ -18,10 +18,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
+from smartseg.store.pg_copy import staged
+
 __all__ = ["UpsertResult", "upsert"]
 
-# Bound-parameter ceilings: SQLite >= 3.32 allows 32,766 per statement, PostgreSQL 65,535.
-_MAX_PARAMS = {"sqlite": 32_000, "postgresql": 60_000}
+# SQLite (>= 3.32) allows 32,766 bound parameters per statement.
+_SQLITE_MAX_PARAMS = 32_000
+_SQLITE_BATCH_ROWS = 1000
+# PostgreSQL COPYs batches into a staging table: no parameter limit, and large enough batches
+# make the per-batch round trips negligible while memory stays flat.
+_COPY_BATCH_ROWS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,7 @@ def upsert(
     *,
     key: Sequence[str],
     update: Sequence[str] | None = None,
-    batch_size: int = 1000,
+    batch_size: int | None = None,
 ) -> UpsertResult:
     """Insert `rows` into `model`, updating rows whose `key` columns already exist.
 
@@ -57,27 +63,34 @@ def upsert(
     the key); a row is only rewritten when one of them differs (IS DISTINCT FROM), so unchanged
     data costs no write. Rows repeating a key within one call collapse to the last one, as a
     stream that re-reads its overlap window produces. Runs in the caller's transaction.
+    `batch_size` caps the rows held in memory and merged at once (default 1,000 on SQLite, where
+    the parameter limit may lower it further; 20,000 on PostgreSQL, which loads them with COPY).
     """
     table: sa.Table = model if isinstance(model, sa.Table) else model.__table__  # type: ignore[attr-defined]
     connection = bind.connection() if isinstance(bind, Session) else bind
     dialect = connection.dialect.name
-    if dialect not in _MAX_PARAMS:
+    if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"upsert supports sqlite and postgresql, not {dialect}")
-    total = UpsertResult()
-    batch_iter = iter(rows)
-    first = next(batch_iter, None)
+    rest = iter(rows)
+    first = next(rest, None)
     if first is None:
-        return total
+        return UpsertResult()
     columns = list(first.keys())
     unknown = [c for c in columns if c not in table.c]
     if unknown:
         raise ValueError(f"{table.name} has no column(s) {', '.join(unknown)}")
     update_cols = [c for c in (update if update is not None else columns) if c not in key]
-    per_batch = max(1, min(batch_size, _MAX_PARAMS[dialect] // max(1, len(columns))))
-    for batch in _batches(_chain(first, batch_iter), per_batch):
-        total += _upsert_batch(
-            connection, table, _last_per_key(batch, key), key, update_cols, dialect
+    all_rows = _chain(first, rest)
+    if dialect == "postgresql":
+        return _upsert_postgresql(
+            connection, table, all_rows, columns, key, update_cols, batch_size or _COPY_BATCH_ROWS
         )
+    per_batch = max(
+        1, min(batch_size or _SQLITE_BATCH_ROWS, _SQLITE_MAX_PARAMS // max(1, len(columns)))
+    )
+    total = UpsertResult()
+    for batch in _batches(all_rows, per_batch):
+        total += _upsert_sqlite(connection, table, _last_per_key(batch, key), key, update_cols)
     return total
 
 
@@ -101,19 +114,16 @@ def _last_per_key(batch: list[Mapping[str, Any]], key: Sequence[str]) -> list[Ma
     return list(by_key.values())
 
 
-def _upsert_batch(
+def _upsert_sqlite(
     connection: Connection,
     table: sa.Table,
     batch: list[Mapping[str, Any]],
     key: Sequence[str],
     update_cols: list[str],
-    dialect: str,
 ) -> UpsertResult:
     # executemany form: the compiled statement is cached and SQLAlchemy packs the rows into
     # multi-row VALUES itself ("insertmanyvalues"), far faster than a fresh .values(batch).
     index = [table.c[k] for k in key]
-    if dialect == "postgresql":
-        return _upsert_postgresql(connection, table, batch, index, update_cols)
     # SQLite reports one change count per statement, so insert new keys first, then rewrite the
     # existing rows that differ; rows inserted a moment ago compare equal and are not rewritten.
     lite = sqlite.insert(table)
@@ -134,25 +144,42 @@ def _upsert_batch(
 def _upsert_postgresql(
     connection: Connection,
     table: sa.Table,
-    batch: list[Mapping[str, Any]],
-    index: list[sa.Column[Any]],
+    rows: Iterator[Mapping[str, Any]],
+    columns: list[str],
+    key: Sequence[str],
     update_cols: list[str],
+    batch_size: int,
 ) -> UpsertResult:
-    # One statement: xmax is 0 on rows this statement inserted, non-zero on rows it updated.
-    pg = postgresql.insert(table)
-    if not update_cols:
-        add_only = pg.on_conflict_do_nothing(index_elements=index).returning(sa.literal(1))
-        inserted = len(connection.execute(add_only, batch).all())
-        return UpsertResult(inserted=inserted, unchanged=len(batch) - inserted)
-    merge: Any = pg.on_conflict_do_update(
-        index_elements=index,
-        set_={c: pg.excluded[c] for c in update_cols},
-        where=_changed(table, pg, update_cols),
-    ).returning(sa.literal_column("xmax = 0"))
-    flags = connection.execute(merge, batch).scalars().all()
-    inserted = sum(1 for flag in flags if flag)
-    updated = len(flags) - inserted
-    return UpsertResult(inserted=inserted, updated=updated, unchanged=len(batch) - len(flags))
+    total = UpsertResult()
+    with staged(connection, table, columns) as stage:
+        # Columns with SQL-expression defaults are added to the INSERT by from_select itself.
+        pg = postgresql.insert(table).from_select(
+            [column.name for column in stage.columns], sa.select(*stage.table.c)
+        )
+        index = [table.c[k] for k in key]
+        merge = (
+            pg.on_conflict_do_update(
+                index_elements=index,
+                set_={c: pg.excluded[c] for c in update_cols},
+                where=_changed(table, pg, update_cols),
+            )
+            if update_cols
+            else pg.on_conflict_do_nothing(index_elements=index)
+        )
+        # xmax is 0 on rows this statement inserted, non-zero on rows it updated; rows the WHERE
+        # left alone are not returned. Counting in the database spares shipping a flag per row.
+        flag = sa.literal_column("xmax = 0", sa.Boolean).label("inserted")
+        written = merge.returning(flag).cte("written")
+        new = sa.func.count().filter(written.c.inserted)
+        counts = sa.select(new, sa.func.count()).select_from(written)
+        for batch in _batches(rows, max(1, batch_size)):
+            unique = _last_per_key(batch, key)
+            stage.load(unique)
+            inserted, changed = connection.execute(counts).one()
+            total += UpsertResult(
+                inserted=inserted, updated=changed - inserted, unchanged=len(unique) - changed
+            )
+    return total
 
 
 def _changed(table: sa.Table, insert: Any, columns: list[str]) -> sa.ColumnElement[bool]:
