@@ -1,14 +1,16 @@
-"""Stripe: customers (as `source_link` rows) and subscriptions (with MRR), incremental by events.
+"""Stripe: customers (as `source_link` rows), subscriptions (with MRR) and invoices, by events.
 
 A full pull lists every object, 100 per call, newest first, resuming after the last committed
 page with `starting_after`; its cursor is the time the listing began, set only when it ends,
 because a newest-first list gives no safe cursor half-way. Later pulls read `events.list` from
-the cursor: a subscription named by an event is fetched again (events render objects in the API
-version they were created with, and leave discounts and products unexpanded), while a customer
-is taken from its newest event (the name, email and metadata read here do not vary by version,
-and it saves one call per customer). Stripe keeps events 30 days: an older cursor means a full
-pull. Stripe objects carry no modification time, so `updated_at` stays empty rather than take the
-clock, which would rewrite every row on every pull.
+the cursor, one call per stream: a subscription or invoice named by an event is fetched again
+(events render objects in the API version they were created with, which moves an invoice's
+subscription id and leaves discounts unexpanded; an invoice's events often share one second, so
+the first listed need not be the latest), while a customer is taken from its newest event (the
+name, email and metadata read here do not vary by version, and it saves one call per customer).
+Stripe keeps events 30 days: an older cursor means a full pull. Stripe objects carry no
+modification time, so `updated_at` stays empty rather than take the clock, which would rewrite
+every row on every pull.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 import stripe as stripe_sdk
 from sqlalchemy.engine import Connection
 
@@ -29,9 +30,10 @@ from smartseg.connectors.http import CallCounter, PinnedSession
 from smartseg.connectors.mapping import Coercer, email_domain
 from smartseg.connectors.retry import DEFAULT_POLICY, RetryPolicy, call
 from smartseg.connectors.stream import Page, ReadContext, RecordIssue, WriteResult
+from smartseg.connectors.stripe_invoices import INVOICE_EVENTS, write_invoices
 from smartseg.connectors.stripe_mrr import mrr_breakdown, subscription_row
 from smartseg.store import upsert
-from smartseg.store.models import SourceLink, Subscription
+from smartseg.store.models import SourceLink, Subscription, table_of
 
 __all__ = ["EVENTS_KEPT", "StripeClient", "StripeStream", "customer_hint", "stripe_streams"]
 
@@ -84,8 +86,8 @@ class StripeClient:
     def list_page(
         self, resource: str, params: Mapping[str, Any], stream: str
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page of `resource` ("customers", "subscriptions", "events") and whether more
-        follow."""
+        """One page of `resource` ("customers", "subscriptions", "invoices", "events") and whether
+        more follow."""
         service = getattr(self.sdk.v1, resource)
         page = self._call(lambda: service.list(dict(params)), stream)
         return [item.to_dict() for item in page.data], bool(page.has_more)
@@ -94,6 +96,12 @@ class StripeClient:
         """The subscription as it is now, expanded as MRR needs it."""
         params: Any = {"expand": list(_SUBSCRIPTION_EXPAND)}  # the SDK's TypedDict, by shape
         found = self._call(lambda: self.sdk.v1.subscriptions.retrieve(sub_id, params), stream)
+        result: dict[str, Any] = found.to_dict()
+        return result
+
+    def invoice(self, invoice_id: str, stream: str) -> dict[str, Any]:
+        """The invoice as it is now."""
+        found = self._call(lambda: self.sdk.v1.invoices.retrieve(invoice_id), stream)
         result: dict[str, Any] = found.to_dict()
         return result
 
@@ -221,6 +229,20 @@ def _subscription_from_event(client: StripeClient, event: Record) -> Record | No
         return dict(obj)
 
 
+def _invoice_from_event(client: StripeClient, event: Record) -> Record:
+    obj = event["data"]["object"]
+    # A deleted (draft) invoice is gone from the API; the table has no deleted_at, so its
+    # status says so rather than leave it a draft forever.
+    if event.get("type") == "invoice.deleted":
+        return {**obj, "status": "deleted"}
+    try:
+        return client.invoice(str(obj["id"]), "invoices")
+    except ConnectorError as exc:
+        if exc.decision.status != 404:
+            raise
+        return {**obj, "status": "deleted"}
+
+
 def _customer_links(link_key: str) -> Writer:
     def write(connection: Connection, records: Sequence[Record]) -> WriteResult:
         result = WriteResult()
@@ -233,7 +255,7 @@ def _customer_links(link_key: str) -> Writer:
             rows.append({"source": SOURCE, "object": "customer", "source_id": str(customer["id"]),
                          "hint": hint, "updated_at": None})  # fmt: skip
         result.upserted = upsert(
-            connection, _table(SourceLink), rows, key=["source", "object", "source_id"],
+            connection, table_of(SourceLink), rows, key=["source", "object", "source_id"],
             update=["hint", "updated_at"],
         )  # fmt: skip
         return result
@@ -260,7 +282,7 @@ def customer_hint(customer: Record, link_key: str) -> dict[str, Any]:
 
 
 def _subscriptions(clock: Callable[[], dt.datetime]) -> Writer:
-    table = _table(Subscription)
+    table = table_of(Subscription)
 
     def write(connection: Connection, records: Sequence[Record]) -> WriteResult:
         result = WriteResult()
@@ -288,15 +310,10 @@ def _subscriptions(clock: Callable[[], dt.datetime]) -> Writer:
     return write
 
 
-def _table(model: Any) -> sa.Table:
-    table: sa.Table = model.__table__
-    return table
-
-
 def stripe_streams(
     config: StripeSource, client: StripeClient, clock: Callable[[], dt.datetime]
 ) -> list[StripeStream]:
-    """Customers, then subscriptions (MRR as of the run's clock)."""
+    """Customers, then subscriptions (MRR as of the run's clock), then invoices."""
     return [
         StripeStream(
             client=client,
@@ -313,5 +330,13 @@ def stripe_streams(
             event_types=_SUBSCRIPTION_EVENTS,
             current=_subscription_from_event,
             writer=_subscriptions(clock),
+        ),
+        StripeStream(
+            client=client,
+            name="invoices",
+            list_params={},
+            event_types=INVOICE_EVENTS,
+            current=_invoice_from_event,
+            writer=write_invoices,
         ),
     ]

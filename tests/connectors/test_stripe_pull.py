@@ -25,8 +25,9 @@ from smartseg.sandbox.salesforce.load import LoadedIds
 from smartseg.sandbox.stripe_api import StripeServer
 from smartseg.sandbox.world import World
 from smartseg.store import make_engine, upgrade
+from smartseg.store.models import Invoice
 
-STREAMS = ("stripe.customers", "stripe.subscriptions")
+STREAMS = ("stripe.customers", "stripe.subscriptions", "stripe.invoices")
 
 
 class _Clock:
@@ -98,6 +99,9 @@ def _snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         "subscription": "SELECT source_id, account_ref, customer_ref, status, product, plan, "
         "quantity, unit_amount, discount_percent, mrr, currency, current_period_end, canceled_at "
         "FROM subscription",
+        "invoice": "SELECT source_id, account_ref, customer_ref, subscription_ref, status, "
+        "currency, amount_due, amount_paid, amount_remaining, created_at, due_at, paid_at, "
+        "period_start, period_end, attempt_count, updated_at FROM invoice",
     }
     with engine.connect() as connection:
         return {
@@ -159,6 +163,85 @@ def test_a_full_pull_stores_exactly_the_accounts_customers_and_subscriptions_wit
     assert all(report.skipped == 0 for report in result.streams.values())
 
 
+def _invoices(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as connection:
+        # Through the model's types, so SQLite hands back aware datetimes and Decimals too.
+        rows = connection.execute(sa.select(Invoice.__table__))  # type: ignore[attr-defined]
+        return {row.source_id: row for row in rows}
+
+
+def _assert_stored_as_served(row: Any, served: dict[str, Any]) -> None:
+    """The row holds the server's invoice: amounts in major units, times as UTC."""
+
+    def when(ts: int | None) -> dt.datetime | None:
+        return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC)
+
+    per_unit = 1 if served["currency"] == "jpy" else 100
+    assert row.account_ref == f"stripe:{served['customer']}"
+    assert row.customer_ref == served["customer"]
+    assert row.subscription_ref == served["parent"]["subscription_details"]["subscription"]
+    assert (row.status, row.currency) == (served["status"], served["currency"])
+    for name in ("amount_due", "amount_paid", "amount_remaining"):
+        assert Decimal(str(getattr(row, name))) == Decimal(served[name]) / per_unit, name
+    assert row.created_at == when(served["created"])
+    assert row.due_at == when(served["due_date"])
+    assert row.paid_at == when(served["status_transitions"]["paid_at"])
+    assert (row.period_start, row.period_end) == (
+        when(served["period_start"]),
+        when(served["period_end"]),
+    )
+    assert row.attempt_count == served["attempt_count"]
+    assert row.updated_at is None
+
+
+def test_a_full_pull_stores_exactly_the_servers_invoices_with_amounts_and_statuses(
+    engine: Engine, st_server: StripeServer, st_config: Config, clock: _Clock
+) -> None:
+    result = _pull(engine, st_config, clock)
+    assert result.ok, result.as_dict()
+    served = {i["id"]: i for i in _objects(st_server, "invoices")}
+    stored = _invoices(engine)
+    assert served and set(stored) == set(served)
+    for invoice_id, invoice in served.items():
+        _assert_stored_as_served(stored[invoice_id], invoice)
+    assert result.streams["stripe.invoices"].skipped == 0
+
+
+def test_a_new_subscriptions_paid_invoice_arrives_on_the_next_pull_in_whole_yen(
+    engine: Engine, st_server: StripeServer, st_config: Config, clock: _Clock
+) -> None:
+    # The sandbox cannot pay an open invoice through its API; a new subscription bills one.
+    _pull(engine, st_config, clock)
+    sdk = _sdk(st_server)
+    clock.advance(minutes=10)
+    product = _objects(st_server, "prices")[0]["product"]
+    price = sdk.v1.prices.create({"currency": "jpy", "unit_amount": 1500, "product": product,
+                                  "recurring": {"interval": "month"}})  # fmt: skip
+    customer = sdk.v1.customers.create({"email": "kaito@example.jp", "name": "Kaito"})
+    sub = sdk.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": price.id, "quantity": 3}]}
+    )
+    clock.advance(minutes=10)
+    _reset_requests(st_server)
+    result = _pull(engine, st_config, clock)
+    assert result.streams["stripe.invoices"].created == 1
+    # One events.list per stream; the new subscription and its invoice fetched once each.
+    assert _requests(st_server) == {
+        "GET /v1/events": 3,
+        "GET /v1/subscriptions/{id}": 1,
+        "GET /v1/invoices/{id}": 1,
+    }
+    served = next(i for i in _objects(st_server, "invoices") if i["customer"] == customer.id)
+    row = _invoices(engine)[served["id"]]
+    _assert_stored_as_served(row, served)
+    assert (row.status, row.subscription_ref, row.paid_at) == (
+        "paid",
+        sub.id,
+        clock.now - dt.timedelta(minutes=10),
+    )
+    assert Decimal(str(row.amount_paid)) == 4500
+
+
 def test_a_second_pull_makes_one_request_per_stream_and_changes_nothing(
     engine: Engine, st_server: StripeServer, st_config: Config, clock: _Clock
 ) -> None:
@@ -191,7 +274,7 @@ def test_a_quantity_change_and_a_cancellation_reach_the_store_with_their_new_mrr
     result = _pull(engine, st_config, clock)
     assert result.streams["stripe.subscriptions"].updated == 2
     # One events.list per stream, then the two changed subscriptions fetched once each.
-    assert _requests(st_server) == {"GET /v1/events": 2, "GET /v1/subscriptions/{id}": 2}
+    assert _requests(st_server) == {"GET /v1/events": 3, "GET /v1/subscriptions/{id}": 2}
     after = _subscriptions(engine)
     assert after[grown.source_id].quantity == grown.quantity * 2
     assert Decimal(str(after[grown.source_id].mrr)) == Decimal(str(grown.mrr)) * 2
@@ -219,8 +302,9 @@ def test_a_deleted_customer_keeps_its_link_marked_deleted(
         FaultRule(kind="429", path="/v1/*", times=2, retry_after=0),
         FaultRule(kind="500", path="/v1/*", times=2),
         FaultRule(kind="drop", path="/v1/*", times=2),
+        FaultRule(kind="500", path="/v1/invoices", times=3),
     ],
-    ids=["429", "500", "dropped-connection"],
+    ids=["429", "500", "dropped-connection", "500-on-invoices"],
 )
 def test_a_pull_through_faults_ends_like_a_clean_pull(
     tmp_path: Path, st_server: StripeServer, st_config: Config, clock: _Clock, fault: FaultRule
@@ -291,7 +375,11 @@ def test_a_cursor_older_than_stripes_event_window_triggers_a_full_pull(
     with caplog.at_level(logging.INFO, logger="smartseg.connectors"):
         result = _pull(engine, st_config, clock)
     assert result.ok, result.as_dict()
-    assert _requests(st_server) == {"GET /v1/customers": 1, "GET /v1/subscriptions": 1}
+    assert _requests(st_server) == {
+        "GET /v1/customers": 1,
+        "GET /v1/subscriptions": 1,
+        "GET /v1/invoices": 1,
+    }
     assert "older than the 30 days Stripe keeps events" in caplog.text
     # Forty days on, trials and discounts are read as of the new clock; links are unchanged.
     assert _snapshot(engine)["source_link"] == before["source_link"]
