@@ -13,21 +13,20 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from smartseg.config.sources import FileInput
 from smartseg.connectors.files import (
     Column,
+    FileChunk,
     InputError,
     Piece,
     Reject,
     block_records,
     convert_records,
-    expand_paths,
     read_blocks,
-    rechunk,
+    read_exports,
 )
 from smartseg.connectors.mapping import normalize_domain
 from smartseg.connectors.row_values import BadValue, parse_number, parse_text, parse_timestamp
@@ -80,19 +79,8 @@ class ActivityFileError(InputError):
     """An activity export that cannot be read: the message says which file and why."""
 
 
-@dataclass(frozen=True, slots=True)
-class ActivityChunk:
-    """Up to `chunk_rows` activity rows and the rejects met while reading them.
-
-    `rows` hold source, source_id, kind, status, occurred_at (aware UTC), duration_minutes,
-    subject (at most 1,000 characters), owner_id (the owner's email), account_ref and
-    contact_ref (or None). `last` marks a file's final chunk, which may be empty.
-    """
-
-    file: Path
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    last: bool = False
+# Up to `chunk_rows` activity rows and the rejects met while reading them.
+ActivityChunk: TypeAlias = FileChunk
 
 
 def read_activities(spec: FileInput, *, chunk_rows: int = 10_000) -> Iterator[ActivityChunk]:
@@ -100,11 +88,7 @@ def read_activities(spec: FileInput, *, chunk_rows: int = 10_000) -> Iterator[Ac
 
     Raises ActivityFileError for a file that cannot be read at all; bad rows become rejects.
     """
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    for path in expand_paths(spec.path, error=ActivityFileError):
-        for rows, rejects, last in rechunk(_pieces(path, spec, chunk_rows), chunk_rows):
-            yield ActivityChunk(path, rows, rejects, last)
+    return read_exports(spec, chunk_rows, error=ActivityFileError, pieces=_pieces)
 
 
 def _pieces(path: Path, spec: FileInput, chunk_rows: int) -> Iterator[Piece]:

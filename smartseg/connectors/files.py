@@ -16,7 +16,7 @@ import io
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from smartseg.config.sources import FileInput
 from smartseg.connectors.row_values import BadValue, excerpt
 from smartseg.errors import SmartsegError
 
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_VALUE_CHARS",
     "Block",
     "Column",
+    "FileChunk",
     "InputError",
     "NpsFileError",
     "Piece",
@@ -45,6 +47,7 @@ __all__ = [
     "file_fingerprint",
     "normalize_header",
     "read_blocks",
+    "read_exports",
     "rechunk",
     "resolve_columns",
 ]
@@ -418,3 +421,29 @@ def rechunk(
             yield rows, rejects, False
             rows, rejects = [], []
     yield rows, rejects, True
+
+
+@dataclass(frozen=True, slots=True)
+class FileChunk:
+    """Up to `chunk_rows` validated rows of one file and the rejects met while reading them;
+    `last` marks the file's final chunk (possibly empty), where its fingerprint may be saved."""
+
+    file: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    last: bool = False
+
+
+def read_exports(
+    spec: FileInput,
+    chunk_rows: int,
+    *,
+    error: type[InputError],
+    pieces: Callable[[Path, FileInput, int], Iterator[Piece]],
+) -> Iterator[FileChunk]:
+    """Every file `spec.path` matches (sorted), read by `pieces` and regrouped into chunks."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    for path in expand_paths(spec.path, error=error):
+        for rows, rejects, last in rechunk(pieces(path, spec, chunk_rows), chunk_rows):
+            yield FileChunk(path, rows, rejects, last)

@@ -33,6 +33,7 @@ from smartseg.store.models import (
     Opportunity,
     SourceLink,
     Ticket,
+    table_of,
 )
 
 __all__ = ["HUBSPOT_ORDER", "PRIMARY_V3_TYPES", "SOURCE", "HubSpotSpec", "hubspot_spec"]
@@ -48,7 +49,7 @@ Record = Mapping[str, Any]
 Row = dict[str, Any]
 Writer = Callable[[Connection, Sequence[Record], dt.datetime], WriteResult]
 
-_LINK = SourceLink.__table__  # type: ignore[attr-defined]
+_LINK = table_of(SourceLink)
 _CLOSED_DEALSTAGES = {"closedwon": True, "closedlost": False}
 _TICKET_TYPE = {"PRODUCT_ISSUE": "Bug", "GENERAL_INQUIRY": "Question",
                 "FEATURE_REQUEST": "Feature Request", "BILLING_ISSUE": "Billing"}  # fmt: skip
@@ -59,11 +60,6 @@ _STATUS = {"COMPLETED": "completed", "SENT": "completed", "CANCELED": "cancelled
            "FAILED": "cancelled", "BOUNCED": "cancelled", "SCHEDULED": "scheduled",
            "RESCHEDULED": "scheduled", "QUEUED": "scheduled", "SENDING": "scheduled"}  # fmt: skip
 _QBR = re.compile(r"\bqbr\b|quarterly business review", re.IGNORECASE)
-
-
-def _table(model: Any) -> sa.Table:
-    table: sa.Table = model.__table__
-    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +174,7 @@ def _owner_writer(
         }
         for r in records
     ]
-    result.upserted = upsert(connection, _table(CrmUser), rows, key=["source", "source_id"])
+    result.upserted = upsert(connection, table_of(CrmUser), rows, key=["source", "source_id"])
     return result
 
 
@@ -418,7 +414,7 @@ def hubspot_spec(object_type: str, config: HubSpotSource, *, primary: bool) -> H
     properties = tuple(dict.fromkeys((*standard, *extra, *field_map.values(), *custom)))
 
     def mapper(model: Any, build: Callable[[Record], Row]) -> _Mapper:
-        return _Mapper(_table(model), build, field_map, custom)
+        return _Mapper(table_of(model), build, field_map, custom)
 
     writer: Writer
     if object_type == "owners":

@@ -36,6 +36,7 @@ from smartseg.store.models import (
     Subscription,
     Ticket,
     UsageDaily,
+    table_of,
 )
 
 __all__ = ["COUNTED_STATUSES", "link", "unmatched_counts", "unmatched_links"]
@@ -44,21 +45,17 @@ __all__ = ["COUNTED_STATUSES", "link", "unmatched_counts", "unmatched_links"]
 COUNTED_STATUSES = ("active", "past_due")
 
 
-def _table(model: Any) -> sa.Table:
-    table: sa.Table = model.__table__
-    return table
-
-
-_ACCOUNT = _table(Account)
-_CONTACT = _table(Contact)
-_LINK = _table(SourceLink)
-_USER = _table(CrmUser)
-_SUBSCRIPTION = _table(Subscription)
-_USAGE = _table(UsageDaily)
+_ACCOUNT = table_of(Account)
+_CONTACT = table_of(Contact)
+_LINK = table_of(SourceLink)
+_USER = table_of(CrmUser)
+_SUBSCRIPTION = table_of(Subscription)
+_USAGE = table_of(UsageDaily)
 _WITH_ACCOUNT = tuple(
-    _table(m) for m in (Contact, Opportunity, Activity, Ticket, NpsResponse, Subscription, Invoice)
+    table_of(m)
+    for m in (Contact, Opportunity, Activity, Ticket, NpsResponse, Subscription, Invoice)
 )
-_WITH_CONTACT = tuple(_table(m) for m in (Activity, Ticket, NpsResponse))
+_WITH_CONTACT = tuple(table_of(m) for m in (Activity, Ticket, NpsResponse))
 _ACCOUNT_OBJECTS = ("company", "customer", "account")
 
 

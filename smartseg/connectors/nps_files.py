@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from smartseg.config.sources import FileInput
 from smartseg.connectors.files import (
     Column,
+    FileChunk,
     NpsFileError,
     Piece,
     Reject,
     block_records,
     convert_records,
-    expand_paths,
     read_blocks,
-    rechunk,
+    read_exports,
 )
 from smartseg.connectors.row_values import BadValue, parse_count, parse_text, parse_timestamp
 
@@ -43,19 +42,8 @@ _COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class NpsChunk:
-    """Up to `chunk_rows` NPS rows and the rejects met while reading them.
-
-    `rows` hold source, source_id, email (lower-cased or None), account_key (workspace id or
-    None), score (int 0..10), responded_at (aware UTC) and comment (at most 4,000 characters,
-    or None). `last` marks a file's final chunk, which may be empty.
-    """
-
-    file: Path
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    last: bool = False
+# Up to `chunk_rows` NPS rows and the rejects met while reading them.
+NpsChunk: TypeAlias = FileChunk
 
 
 def read_nps(spec: FileInput, *, chunk_rows: int = 10_000) -> Iterator[NpsChunk]:
@@ -63,11 +51,7 @@ def read_nps(spec: FileInput, *, chunk_rows: int = 10_000) -> Iterator[NpsChunk]
 
     Raises NpsFileError for a file that cannot be read at all; bad rows become rejects.
     """
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    for path in expand_paths(spec.path, error=NpsFileError):
-        for rows, rejects, last in rechunk(_pieces(path, spec, chunk_rows), chunk_rows):
-            yield NpsChunk(path, rows, rejects, last)
+    return read_exports(spec, chunk_rows, error=NpsFileError, pieces=_pieces)
 
 
 def _pieces(path: Path, spec: FileInput, chunk_rows: int) -> Iterator[Piece]:

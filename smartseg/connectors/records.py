@@ -21,7 +21,15 @@ from smartseg.config import SalesforceSource
 from smartseg.connectors.mapping import Coercer, normalize_domain, parse_datetime
 from smartseg.connectors.stream import RecordIssue, WriteResult
 from smartseg.store import upsert
-from smartseg.store.models import Account, Activity, Contact, CrmUser, Opportunity, Ticket
+from smartseg.store.models import (
+    Account,
+    Activity,
+    Contact,
+    CrmUser,
+    Opportunity,
+    Ticket,
+    table_of,
+)
 
 __all__ = ["SALESFORCE_ORDER", "ObjectSpec", "parse_datetime", "salesforce_spec"]
 
@@ -29,11 +37,6 @@ SALESFORCE_ORDER = ("User", "Account", "Contact", "Opportunity", "Case", "Task",
 
 Row = dict[str, Any]
 Record = Mapping[str, Any]
-
-
-def _table(model: Any) -> sa.Table:
-    table: sa.Table = model.__table__
-    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +275,7 @@ def salesforce_spec(sobject: str, config: SalesforceSource) -> ObjectSpec:
     map_key, model, key, build, standard, delete_by = _SPECS[sobject]
     return ObjectSpec(
         sobject=sobject,
-        table=_table(model),
+        table=table_of(model),
         key=key,
         standard=(*_COMMON, *standard),
         build=build,

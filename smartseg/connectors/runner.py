@@ -23,13 +23,13 @@ from sqlalchemy.engine import Connection, Engine
 from smartseg.connectors.errors import ConnectorError
 from smartseg.connectors.http import CallCounter
 from smartseg.connectors.stream import Page, ReadContext, Stream, WriteResult
-from smartseg.store.models import StreamState
+from smartseg.store.models import StreamState, table_of
 from smartseg.store.runs import finish_run, start_run
 
 __all__ = ["PullResult", "StreamReport", "pull"]
 
 log = logging.getLogger("smartseg.pull")
-_STATE = StreamState.__table__  # type: ignore[attr-defined]
+_STATE = table_of(StreamState)
 
 Clock = Callable[[], dt.datetime]
 Progress = Callable[[str, int], None]

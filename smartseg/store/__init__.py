@@ -25,6 +25,7 @@ from smartseg.store.models import (
     TaskLedger,
     Ticket,
     UsageDaily,
+    table_of,
 )
 from smartseg.store.upsert import UpsertResult, upsert
 
@@ -52,6 +53,7 @@ __all__ = [
     "redacted_url",
     "schema_drift",
     "session_scope",
+    "table_of",
     "upgrade",
     "upsert",
 ]

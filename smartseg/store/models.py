@@ -35,7 +35,16 @@ __all__ = [
     "TaskLedger",
     "Ticket",
     "UsageDaily",
+    "table_of",
 ]
+
+
+def table_of(model: type[SQLModel] | sa.Table) -> sa.Table:
+    """The Core table behind a model, typed, for set-based statements."""
+    if isinstance(model, sa.Table):
+        return model
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def _ts(*, nullable: bool = True, index: bool = False) -> Any:

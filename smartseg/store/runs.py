@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smartseg.logs import redact
-from smartseg.store.models import Run
+from smartseg.store.models import Run, table_of
 
 __all__ = ["finish_run", "start_run"]
 
-_RUN = Run.__table__  # type: ignore[attr-defined]
+_RUN = table_of(Run)
 
 
 def start_run(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
+from smartseg.store.models import table_of
 from smartseg.store.pg_copy import staged
 
 __all__ = ["UpsertResult", "upsert"]
@@ -66,7 +67,7 @@ def upsert(
     `batch_size` caps the rows held in memory and merged at once (default 1,000 on SQLite, where
     the parameter limit may lower it further; 20,000 on PostgreSQL, which loads them with COPY).
     """
-    table: sa.Table = model if isinstance(model, sa.Table) else model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     connection = bind.connection() if isinstance(bind, Session) else bind
     dialect = connection.dialect.name
     if dialect not in ("sqlite", "postgresql"):

@@ -87,15 +87,21 @@ def db_upgrade(context: AppContext) -> dict[str, Any]:
     return {"database": redacted_url(engine.url), "revision": revision}
 
 
-def _migrated(context: AppContext) -> Engine:
-    """The engine, once its schema is known to be current; otherwise say what to run."""
-    engine = context.engine()
+def _revision(engine: Engine) -> str:
+    """The schema revision; a database smartseg never migrated is an error saying what to run."""
     revision = current_revision(engine)
     if revision is None or not sa.inspect(engine).has_table("run"):
         raise SmartsegError(
             f"the database {redacted_url(engine.url)} has no smartseg schema yet; "
             "run `smartseg db upgrade` (or `smartseg demo`) first"
         )
+    return revision
+
+
+def _migrated(context: AppContext) -> Engine:
+    """The engine, once its schema is known to be current; otherwise say what to run."""
+    engine = context.engine()
+    revision = _revision(engine)
     if revision != head_revision():
         raise SmartsegError(
             f"the database {redacted_url(engine.url)} is at schema revision {revision}, "
@@ -107,12 +113,7 @@ def _migrated(context: AppContext) -> Engine:
 def status(context: AppContext, *, limit: int = 20) -> dict[str, Any]:
     """The database's schema revision and its most recent runs, newest first."""
     engine = context.engine()
-    revision = current_revision(engine)
-    if revision is None or not sa.inspect(engine).has_table("run"):
-        raise SmartsegError(
-            f"the database {redacted_url(engine.url)} has no smartseg schema yet; "
-            "run `smartseg db upgrade` (or `smartseg demo`) first"
-        )
+    revision = _revision(engine)
     with Session(engine) as session:
         runs = session.exec(
             select(Run).order_by(col(Run.started_at).desc(), col(Run.id).desc()).limit(limit)
