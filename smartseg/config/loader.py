@@ -25,7 +25,7 @@ from smartseg.config.yamlfile import YamlDocument, read_yaml
 from smartseg.errors import ConfigError, format_key_path
 from smartseg.logs import redact, register_secret
 
-__all__ = ["DEFAULT_CONFIG_PATH", "load_config"]
+__all__ = ["DEFAULT_CONFIG_PATH", "load_config", "validation_problem"]
 
 DEFAULT_CONFIG_PATH = Path("config/smartseg.yaml")
 _MAX_SHOWN_KEYS = 12
@@ -71,7 +71,7 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] | None = Non
     try:
         config = Config.model_validate(document.data, context=validation_context(path, environ))
     except ValidationError as exc:
-        raise _first_problem(exc, document) from None
+        raise validation_problem(exc, document) from None
     problems = reference_problems(config)
     if problems:
         key_path, message = problems[0]
@@ -289,7 +289,7 @@ def _locate(error: Mapping[str, Any], document: YamlDocument) -> _Located:
     return _Located(error, place, key_path, line, column)
 
 
-def _first_problem(exc: ValidationError, document: YamlDocument) -> ConfigError:
+def validation_problem(exc: ValidationError, document: YamlDocument) -> ConfigError:
     """The first problem in the file, as a ConfigError that counts the rest."""
     errors = exc.errors(include_url=False)
     first = min((_locate(error, document) for error in errors), key=_Located.order)
