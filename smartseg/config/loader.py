@@ -151,9 +151,9 @@ def _is_secret_field(field: FieldInfo) -> bool:
     return any(meta is SECRET for meta in field.metadata)
 
 
-def _place(loc: Sequence[str | int]) -> _Place:
+def _place(loc: Sequence[str | int], root: type[BaseModel] = Config) -> _Place:
     path: list[str | int] = []
-    annotation: Any = Config
+    annotation: Any = root
     owner: type[BaseModel] | None = None
     secret = False
     for item in loc:
@@ -279,8 +279,10 @@ class _Located:
         return self.error["type"] == "missing", self.line or 0
 
 
-def _locate(error: Mapping[str, Any], document: YamlDocument) -> _Located:
-    place = _place(error["loc"])
+def _locate(
+    error: Mapping[str, Any], document: YamlDocument, root: type[BaseModel] = Config
+) -> _Located:
+    place = _place(error["loc"], root)
     key_path = place.path
     if error["type"] == "union_tag_invalid":  # the bad value is the discriminator key's
         discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
@@ -289,10 +291,12 @@ def _locate(error: Mapping[str, Any], document: YamlDocument) -> _Located:
     return _Located(error, place, key_path, line, column)
 
 
-def validation_problem(exc: ValidationError, document: YamlDocument) -> ConfigError:
-    """The first problem in the file, as a ConfigError that counts the rest."""
+def validation_problem(
+    exc: ValidationError, document: YamlDocument, root: type[BaseModel] = Config
+) -> ConfigError:
+    """The first problem in the file (validated as `root`), as a ConfigError counting the rest."""
     errors = exc.errors(include_url=False)
-    first = min((_locate(error, document) for error in errors), key=_Located.order)
+    first = min((_locate(error, document, root) for error in errors), key=_Located.order)
     message, expected = _describe(first.error, first.place)
     return ConfigError(
         message,

@@ -373,6 +373,8 @@ class Checker:
 
     def _call(self, node: s.Call, scope: _Scope) -> TExpr:
         name = node.name
+        if "." in name:
+            return self._account_call(node, scope)
         if name in self.metrics and scope.level in LEVELS:
             return self._named_metric(node, name, node.args, scope)
         if name in _USAGE or name in _FEATURE_USAGE:
@@ -403,6 +405,36 @@ class Checker:
             return TCall(result, name, args)
         hint = did_you_mean(name, [*FUNCTIONS, *self.metrics])
         raise self._fail(scope, node.name_span, f"unknown function {name!r}{hint}")
+
+    def _account_call(self, node: s.Call, scope: _Scope) -> TExpr:
+        """`account.license_utilization(30d)` in a contact rule: the call for the contact's
+        account, as `account.<field>` is for a field."""
+        head, _, rest = node.name.partition(".")
+        if head != "account" or scope.level not in LEVELS:
+            raise self._fail(
+                scope,
+                node.name_span,
+                f"unknown function {node.name!r}: only account.<metric>(...) can be dotted, "
+                "in contact rules",
+            )
+        if scope.level == "account":
+            raise self._fail(
+                scope,
+                node.name_span,
+                "account.<metric>(...) is for contact rules; write the "
+                "metric alone in an account rule",
+            )
+        if scope.in_contact_aggregate:
+            raise self._fail(
+                scope,
+                node.name_span,
+                "use account metrics outside `contact(...)`: the contact "
+                "aggregate is itself part of the account's metrics",
+            )
+        name_span = s.Span(node.name_span.start + len(head) + 1, node.name_span.end)
+        inner = s.Call(node.span, rest, node.args, name_span)
+        typed = self._expr(inner, _Scope("account", source=scope.source, env=scope.env))
+        return TAccount(typed.type, typed)
 
     def _date(self, node: s.Call, scope: _Scope) -> TExpr:
         if len(node.args) != 1 or not isinstance(node.args[0], s.Literal):

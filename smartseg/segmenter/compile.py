@@ -370,12 +370,15 @@ class Compiler:
     # --- aggregates --------------------------------------------------------------------------
 
     def _aggregate(self, node: TAggregate, scope: _Scope) -> Any:
+        return _finish(node, self.aggregate_value(node, scope))
+
+    def aggregate_value(self, node: TAggregate, scope: _Scope) -> Any:
+        """The aggregate before its test: the matching-row count for any/no, the count of
+        rows failing the condition for all, else the value."""
         if node.table == "contact" and node.uses_segments:
-            value = self._correlated_contacts(node, scope)
-        else:
-            assert scope.metrics is not None
-            value = scope.metrics.register(node)
-        return _finish(node, value)
+            return self._correlated_contacts(node, scope)
+        assert scope.metrics is not None
+        return scope.metrics.register(node)
 
     def _correlated_contacts(self, node: TAggregate, scope: _Scope) -> Any:
         """A contact aggregate whose condition reads segment results: one subquery per rule

@@ -196,7 +196,7 @@ def load_rules(directory: Path, catalogue: Catalogue | None = None) -> RuleSet:
         try:
             parsed = SegmentsFile.model_validate(document.data)
         except ValidationError as exc:
-            raise validation_problem(exc, document) from None
+            raise validation_problem(exc, document, SegmentsFile) from None
         text = path.read_text(encoding="utf-8")
         nodes = _value_marks(path, text)
         for name, raw in parsed.metrics.items():

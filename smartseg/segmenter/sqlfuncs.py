@@ -127,6 +127,7 @@ class _extreme(FunctionElement[Any]):
 class greatest(_extreme):
     """The largest non-NULL value (NULL only when all are)."""
 
+    inherit_cache = True
     name = "greatest"
     pg_name = "GREATEST"
     sqlite_name = "max"
@@ -135,6 +136,7 @@ class greatest(_extreme):
 class least(_extreme):
     """The smallest non-NULL value (NULL only when all are)."""
 
+    inherit_cache = True
     name = "least"
     pg_name = "LEAST"
     sqlite_name = "min"

@@ -72,6 +72,7 @@ _GRAMMAR = r"""
      | _NULL                    -> null
      | NAME ("." NAME)*         -> name
      | NAME "(" [items] ")"     -> call
+     | NAME "." NAME "(" [items] ")" -> dotted_call
      | AGG NAME "(" [items] ")" -> aggregate
      | "[" [items] "]"          -> list_
      | "(" expr ")"
@@ -87,8 +88,8 @@ _IS.2: /is\b/i
 _NULL.2: /null\b/i
 _TRUE.2: /true\b/i
 _FALSE.2: /false\b/i
-_PREVIOUS.2: /previous\b/i
-_FIRST.2: /first\b/i
+_PREVIOUS.2: /previous\b(?=\s*[0-9])/i
+_FIRST.2: /first\b(?=\s*[0-9])/i
 _BEFORE.2: /before\b/i
 AGG.3: /(any|no|all|count|sum|avg|min|max|latest)\b(?=\s+[A-Za-z_])/i
 
@@ -337,6 +338,11 @@ class _Build(Transformer[Token, Expr]):
         args = tuple(c[1]) if c[1] is not None else ()
         return Call(_span(meta), str(c[0]).lower(), args, _tok_span(c[0]))
 
+    def dotted_call(self, meta: Any, c: list[Any]) -> Expr:
+        args = tuple(c[2]) if c[2] is not None else ()
+        name_span = Span(_tok_span(c[0]).start, _tok_span(c[1]).end)
+        return Call(_span(meta), f"{c[0]}.{c[1]}".lower(), args, name_span)
+
     def aggregate(self, meta: Any, c: list[Any]) -> Expr:
         args = tuple(c[2]) if c[2] is not None else ()
         return Aggregate(_span(meta), str(c[0]).lower(), str(c[1]).lower(), args, _tok_span(c[1]))
@@ -405,6 +411,13 @@ def parse(text: str) -> Expr:
     """Parse one `when:` expression; raise RuleSyntaxError with the offset of the problem."""
     if not text.strip():
         raise RuleSyntaxError("the rule is empty; write a condition such as status = 'Customer'", 0)
+    control = re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text)
+    if control is not None:
+        # SQLite's LIKE stops at NUL and PostgreSQL refuses it: no rule needs one.
+        raise RuleSyntaxError(
+            f"control character U+{ord(control.group()):04X} is not allowed in a rule",
+            control.start(),
+        )
     try:
         tree = _PARSER.parse(text)
     except UnexpectedCharacters as exc:

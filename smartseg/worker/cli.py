@@ -19,7 +19,7 @@ import typer
 from smartseg import __version__
 from smartseg.errors import SmartsegError
 from smartseg.logs import redact, setup_logging
-from smartseg.worker import commands
+from smartseg.worker import commands, segments
 from smartseg.worker.context import AppContext
 
 __all__ = ["app", "main"]
@@ -36,6 +36,16 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+segments_app = typer.Typer(
+    help="Segment rules: check, list, preview, explain.", no_args_is_help=True
+)
+app.add_typer(segments_app, name="segments")
+
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Evaluate as of this day (YYYY-MM-DD) instead of now."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def _version(value: bool) -> None:
@@ -138,6 +148,68 @@ def pull(
     failures = {stream.get("failure") for stream in result["streams"].values()} - {None}
     if failures:
         raise typer.Exit(2 if "config" in failures else 1)
+
+
+@app.command()
+def evaluate(ctx: typer.Context, as_of: AsOf = None, as_json: Json = False) -> None:
+    """Evaluate every segment rule and record who entered and who left."""
+    result = segments.run_evaluate(ctx.obj, as_of=as_of)
+    if as_json:
+        _print_json(result.as_json())
+    else:
+        segments.print_evaluation(result)
+
+
+@segments_app.command("check")
+def segments_check(ctx: typer.Context, as_json: Json = False) -> None:
+    """Validate every rule and metric; exit 2 with the file, line and spot of a problem."""
+    result = segments.check(ctx.obj)
+    if as_json:
+        _print_json(result)
+    else:
+        segments.echo_check(result)
+
+
+@segments_app.command("list")
+def segments_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """Each segment with its size and who entered or exited in the last evaluation."""
+    listing = segments.list_segments(ctx.obj)
+    if as_json:
+        _print_json(listing)
+    else:
+        segments.print_list(listing)
+
+
+@segments_app.command("preview")
+def segments_preview(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Segment key.")],
+    as_of: AsOf = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Members to list.")] = 20,
+    as_json: Json = False,
+) -> None:
+    """Who is in a segment now, with the values its rule reads; writes nothing."""
+    result = segments.run_preview(ctx.obj, key, as_of=as_of, limit=limit)
+    if as_json:
+        _print_json(segments.preview_json(result))
+    else:
+        segments.print_preview(result)
+
+
+@segments_app.command("explain")
+def segments_explain(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Segment key.")],
+    entity: Annotated[str, typer.Argument(help="Account or contact: id, CRM id, domain or email.")],
+    as_of: AsOf = None,
+    as_json: Json = False,
+) -> None:
+    """Why one account or contact is in or out of a segment, clause by clause."""
+    result = segments.run_explain(ctx.obj, key, entity, as_of=as_of)
+    if as_json:
+        _print_json(segments.explanation_json(result))
+    else:
+        segments.print_explanation(result)
 
 
 @app.command()
