@@ -30,7 +30,6 @@ from smartseg.segmenter.typed import (
     TIsNull,
     TSegment,
     TUnary,
-    Type,
 )
 
 __all__ = ["Clause", "Explanation", "Preview", "explain", "preview", "value_nodes"]
