@@ -27,6 +27,8 @@ from smartseg.segmenter.sqlfuncs import (
     json_key,
     json_text,
     least,
+    to_date,
+    to_number,
 )
 from smartseg.segmenter.typed import (
     TAccount,
@@ -268,7 +270,7 @@ class Compiler:
     def _number(self, node: TExpr, scope: _Scope) -> Any:
         value = self.expr(node, scope)
         if node.type is Type.ANY:
-            return sa.cast(value, sa.Float())
+            return to_number(value)
         return value
 
     def _as(self, node: TExpr, kind: Type, scope: _Scope) -> Any:
@@ -276,9 +278,9 @@ class Compiler:
         value = self.expr(node, scope)
         if node.type is Type.ANY:
             if kind is Type.NUMBER:
-                return sa.cast(value, sa.Float())
+                return to_number(value)
             if kind is Type.DATE:
-                return sa.cast(value, sa.Date()) if self.dialect != "sqlite" else value
+                return to_date(value)
             if kind is Type.BOOL:
                 return sa.func.lower(value).in_(["true", "1"])
         if kind in (Type.TEXT, Type.ANY):
@@ -341,7 +343,7 @@ class Compiler:
                 digits = self.expr(args[1], scope) if len(args) > 1 else sa.literal(0)
                 return sa.func.round(sa.cast(self._number(args[0], scope), sa.Numeric()), digits)
             case "number":
-                return sa.cast(self.expr(args[0], scope), sa.Float())
+                return to_number(self.expr(args[0], scope))
             case "coalesce":
                 return sa.func.coalesce(*(self.expr(a, scope) for a in args))
             case "greatest":

@@ -13,7 +13,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable, FunctionElement
 
-__all__ = ["CreateTempAs", "add_days", "day_of", "days_between", "greatest", "json_text", "least"]
+__all__ = [
+    "CreateTempAs",
+    "add_days",
+    "day_of",
+    "days_between",
+    "greatest",
+    "json_text",
+    "least",
+    "to_date",
+    "to_number",
+]
 
 
 class days_between(FunctionElement[int]):
@@ -116,6 +126,54 @@ def json_key(dialect_name: str, key: str) -> sa.BindParameter[str]:
     escaped = key.replace("\\", "\\\\").replace('"', '\\"')
     value = f'$."{escaped}"' if dialect_name == "sqlite" else key
     return sa.bindparam(None, value, type_=sa.String())
+
+
+class to_number(FunctionElement[float]):  # noqa: N801
+    """Text as a number, or NULL when it is not one (never an error, on either database)."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "to_number"
+
+
+@compiles(to_number, "sqlite")
+def _to_number_sqlite(element: to_number, compiler: Any, **kw: Any) -> str:
+    text = f"trim(CAST({compiler.process(next(iter(element.clauses)), **kw)} AS TEXT))"
+    return (
+        f"(CASE WHEN {text} GLOB '*[0-9]*' AND {text} NOT GLOB '*[^0-9.eE+-]*' "
+        f"THEN CAST({text} AS REAL) END)"
+    )
+
+
+@compiles(to_number, "postgresql")
+def _to_number_pg(element: to_number, compiler: Any, **kw: Any) -> str:
+    text = f"trim(CAST({compiler.process(next(iter(element.clauses)), **kw)} AS TEXT))"
+    return (
+        f"(CASE WHEN {text} ~ '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$' "
+        f"THEN CAST({text} AS DOUBLE PRECISION) END)"
+    )
+
+
+class to_date(FunctionElement[Any]):  # noqa: N801
+    """Text as a date (its first ten characters, YYYY-MM-DD), or NULL when it is not one."""
+
+    type = sa.Date()
+    inherit_cache = True
+    name = "to_date"
+
+
+@compiles(to_date, "sqlite")
+def _to_date_sqlite(element: to_date, compiler: Any, **kw: Any) -> str:
+    return f"date(substr({compiler.process(next(iter(element.clauses)), **kw)}, 1, 10))"
+
+
+@compiles(to_date, "postgresql")
+def _to_date_pg(element: to_date, compiler: Any, **kw: Any) -> str:
+    text = f"substr(CAST({compiler.process(next(iter(element.clauses)), **kw)} AS TEXT), 1, 10)"
+    return (
+        f"(CASE WHEN {text} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$' "
+        f"THEN CAST({text} AS DATE) END)"
+    )
 
 
 class _extreme(FunctionElement[Any]):

@@ -23,7 +23,7 @@ EXPECTED: dict[str, list[str]] = yaml.safe_load(
 
 
 def golden_rules() -> RuleSet:
-    catalogue = Catalogue.with_custom({"account": ["Tier__c", "Tags__c"]})
+    catalogue = Catalogue.with_custom({"account": ["Tier__c", "Tags__c", "Score__c", "Renewal__c"]})
     return load_rules(GOLDEN, catalogue)
 
 
