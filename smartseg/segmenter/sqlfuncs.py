@@ -128,7 +128,7 @@ def json_key(dialect_name: str, key: str) -> sa.BindParameter[str]:
     return sa.bindparam(None, value, type_=sa.String())
 
 
-class to_number(FunctionElement[float]):  # noqa: N801
+class to_number(FunctionElement[float]):
     """Text as a number, or NULL when it is not one (never an error, on either database)."""
 
     type = sa.Float()
@@ -154,7 +154,7 @@ def _to_number_pg(element: to_number, compiler: Any, **kw: Any) -> str:
     )
 
 
-class to_date(FunctionElement[Any]):  # noqa: N801
+class to_date(FunctionElement[Any]):
     """Text as a date (its first ten characters, YYYY-MM-DD), or NULL when it is not one."""
 
     type = sa.Date()
