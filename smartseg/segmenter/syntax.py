@@ -431,6 +431,15 @@ def parse(text: str) -> Expr:
         token = exc.token
         start = token.start_pos if token.start_pos is not None else len(text)
         found = _found(token)
+        if token.type == "NAME" and start > 0 and text[start - 1].isdigit():
+            digits = re.search(r"[0-9.]+$", text[:start])
+            begin = digits.start() if digits else start
+            raise RuleSyntaxError(
+                f"{text[begin:start]}{token} is not a duration; write days, weeks, months or "
+                "years as 30d, 2w, 3mo or 1y",
+                begin,
+                start + len(str(token)),
+            ) from None
         if token.type == "$END":
             start = len(text.rstrip())
         message = f"expected {_expected(set(exc.expected), text[:start])} but found {found}"

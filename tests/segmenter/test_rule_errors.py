@@ -66,6 +66,13 @@ def test_duration_without_unit_is_refused_with_a_hint(tmp_path: Path) -> None:
     assert "365d" in error.message
 
 
+def test_unknown_duration_unit_is_named(tmp_path: Path) -> None:
+    error = rule_error(tmp_path, "active_days(30days) > 3")
+    assert "30days is not a duration" in error.message
+    assert "30d, 2w, 3mo or 1y" in error.message
+    assert error.excerpt().endswith("^" * len("30days"))
+
+
 def test_bad_window_is_refused(tmp_path: Path) -> None:
     error = rule_error(tmp_path, "active_days(30) > 3")
     assert "expected a time window such as 30d" in error.message
