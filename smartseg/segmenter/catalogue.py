@@ -72,6 +72,7 @@ class Related:
     time: str | None
     fields: Mapping[str, Type]
     mirror: tuple[str, ...] = ()
+    prefer: str = ""  # the source whose copy of a mirrored record counts
     live_only: bool = True  # rows with deleted_at set are ignored
 
 
@@ -93,6 +94,8 @@ def _related() -> dict[str, Related]:
                 "occurred_at",
                 _fields(models.Activity),
                 mirror=("account_id", "kind", "occurred_at"),
+                # HubSpot meetings carry their outcome; Salesforce Events have no status.
+                prefer="hubspot",
             ),
             Related(
                 "ticket",
@@ -101,6 +104,8 @@ def _related() -> dict[str, Related]:
                 "opened_at",
                 _fields(models.Ticket),
                 mirror=("account_id", "type", "opened_at"),
+                # Salesforce Cases carry custom fields (the feature); HubSpot keeps it in text.
+                prefer="salesforce",
             ),
             Related(
                 "nps",

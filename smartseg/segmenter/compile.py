@@ -524,9 +524,10 @@ class Compiler:
         if related.live_only:
             query = query.where(table.c.deleted_at.is_(None))
         if related.mirror:
+            preferred = sa.case((table.c.source == sa.literal(related.prefer), 0), else_=1)
             rank = sa.func.row_number().over(
                 partition_by=[table.c[c] for c in related.mirror],
-                order_by=(table.c.source, table.c.id),
+                order_by=(preferred, table.c.source, table.c.id),
             )
             ranked = query.add_columns(rank.label("mirror_rank")).subquery()
             return (
