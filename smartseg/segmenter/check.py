@@ -191,6 +191,16 @@ class Checker:
             )
         return Checked(tree, frozenset(self._deps))
 
+    def expression(self, expr: s.Expr, level: str, source: Source) -> Checked:
+        """Type any expression at `level` (a computed value rather than a condition)."""
+        self._deps = set()
+        tree = self._expr(expr, _Scope(level, source=source))
+        if tree.type in (Type.WINDOW, Type.LIST, Type.NULL):
+            raise RuleError(
+                f"expected a value, got a {tree.type}", source, expr.span.start, expr.span.end
+            )
+        return Checked(tree, frozenset(self._deps))
+
     def check_metric(self, metric: NamedMetric, level: str) -> TExpr:
         """Check a named metric's body at `level`, with its parameters taken as windows."""
         self._deps = set()

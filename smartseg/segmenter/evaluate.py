@@ -10,7 +10,7 @@ evaluation.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from smartseg.segmenter.compile import MEMBERS_TABLE, Compiler, EvalTime
 from smartseg.segmenter.rules import RuleSet, SegmentRule
 from smartseg.segmenter.sqlfuncs import CreateTempAs
+from smartseg.segmenter.typed import TExpr
 from smartseg.store.models import Account, Contact, Membership, Run, Segment, SourceLink, table_of
 from smartseg.store.runs import finish_run, start_run
 
@@ -106,6 +107,8 @@ class prepared:
         *,
         only: Iterable[str] | None = None,
         stop_before: str | None = None,
+        values: Mapping[str, TExpr] | None = None,
+        values_level: str = "account",
     ) -> None:
         self.connection = connection
         self.rules = rules
@@ -117,6 +120,9 @@ class prepared:
         self.temp = _Temp(connection)
         self.warnings: list[str] = []
         self.counts: dict[str, int] = {}
+        self._values = dict(values or {})
+        self.values_scope, self.values_from = self.compiler.entity_scope(values_level)
+        self.value_columns: dict[str, Any] = {}
 
     def __enter__(self) -> prepared:
         compiled: list[tuple[SegmentRule, tuple[Any, Any, Any] | None]] = []
@@ -125,6 +131,10 @@ class prepared:
                 compiled.append((rule, self.compiler.predicate(rule.checked.tree, rule.level)))
             else:
                 compiled.append((rule, None))
+        # Extra value expressions register their metrics before the metric tables are built.
+        self.value_columns = {
+            name: self.compiler.expr(tree, self.values_scope) for name, tree in self._values.items()
+        }
         account_select = self.compiler.metric_select("account")
         contact_select = self.compiler.metric_select("contact")
         self._create_members()

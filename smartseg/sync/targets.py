@@ -64,6 +64,8 @@ class TaskWrite:
     account_record_id: str | None  # Salesforce WhatId / HubSpot company id
     contact_record_id: str | None  # Salesforce WhoId / HubSpot contact id
     completed: bool = False
+    # Closing: a completed task with an empty body updates only its status, so the subject,
+    # the comments a CSM wrote and everything else in the CRM stay as they are.
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,9 @@ class CrmTarget(Protocol):
         """API calls made so far."""
         ...
 
-    def ensure_fields(self, level: Level, fields: Sequence[FieldSpec], *, create: bool) -> list[str]:
+    def ensure_fields(
+        self, level: Level, fields: Sequence[FieldSpec], *, create: bool
+    ) -> list[str]:
         """Check the fields exist; create the missing ones when `create`, else raise a
         ConfigError naming them and `smartseg crm setup`. Returns what it did, one line each."""
         ...

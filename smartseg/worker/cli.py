@@ -19,7 +19,7 @@ import typer
 from smartseg import __version__
 from smartseg.errors import SmartsegError
 from smartseg.logs import redact, setup_logging
-from smartseg.worker import commands, segments
+from smartseg.worker import commands, segments, sync_commands
 from smartseg.worker.context import AppContext
 
 __all__ = ["app", "main"]
@@ -40,6 +40,8 @@ segments_app = typer.Typer(
     help="Segment rules: check, list, preview, explain.", no_args_is_help=True
 )
 app.add_typer(segments_app, name="segments")
+crm_app = typer.Typer(help="CRM fields and properties smartseg writes.", no_args_is_help=True)
+app.add_typer(crm_app, name="crm")
 
 AsOf = Annotated[
     str | None,
@@ -158,6 +160,36 @@ def evaluate(ctx: typer.Context, as_of: AsOf = None, as_json: Json = False) -> N
         _print_json(result.as_json())
     else:
         segments.print_evaluation(result)
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and its API cost; write nothing.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Write segment tags, computed fields and playbook tasks to the CRMs (changes only)."""
+    result = sync_commands.run_sync(ctx.obj, dry_run=dry_run)
+    if as_json:
+        _print_json(result.as_json())
+    else:
+        sync_commands.print_sync(result)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@crm_app.command("setup")
+def crm_setup(ctx: typer.Context, as_json: Json = False) -> None:
+    """Create the fields, properties and picklist values smartseg writes, and say what it did."""
+    done = sync_commands.crm_setup(ctx.obj)
+    if as_json:
+        _print_json(done)
+        return
+    for target, lines in done.items():
+        for line in lines or ["nothing to do: everything exists"]:
+            typer.echo(f"{target}: {line}")
 
 
 @segments_app.command("check")
