@@ -150,6 +150,14 @@ class HubSpotClient:
                 self._apis[key] = getattr(getattr(parent, object_type), kind)
         return self._apis[key]
 
+    def api(self, object_type: str, kind: str) -> Any:
+        """The SDK's `crm.<object_type>.<kind>` API (e.g. "objects", "batch_api"), built once."""
+        return self._api(object_type, kind)
+
+    def call(self, fn: Callable[[], Any], stream: str, *, search: bool = False) -> Any:
+        """Run one SDK request paced, counted and retried; ConnectorError when it fails for good."""
+        return self._call(fn, stream, search=search)
+
     def _call(self, fn: Callable[[], Any], stream: str, *, search: bool = False) -> Any:
         def attempt() -> Any:
             self.limiter.acquire(search=search)

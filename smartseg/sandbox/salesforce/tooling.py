@@ -41,6 +41,10 @@ _TYPES = {
 }
 _METADATA_TYPES = {v: k for k, v in _TYPES.items() if k != "LongTextArea"}
 MAX_PICKLIST_VALUES = 1000
+# Custom fields of tasks and events are one field of Activity (FullName Activity.X__c), which
+# both Task and Event then carry, as in Salesforce.
+ACTIVITY = "Activity"
+ACTIVITY_OBJECTS = ("Task", "Event")
 ONE_ROW_FIELDS = ("FullName", "Metadata")
 
 
@@ -202,13 +206,14 @@ class Tooling:
         if definition.tooling_id is None:
             definition.tooling_id = make_id("00N", len(self._fields) + 1)
         self._fields[definition.tooling_id] = (obj, definition)
+        table = ACTIVITY if len(self._holders(definition)) > 1 else obj.name
         self.store.put(
             self.obj,
             {
                 "Id": definition.tooling_id,
                 "DeveloperName": definition.name.removesuffix("__c"),
-                "FullName": f"{obj.name}.{definition.name}",
-                "TableEnumOrId": obj.name,
+                "FullName": f"{table}.{definition.name}",
+                "TableEnumOrId": table,
                 "NamespacePrefix": None,
                 "Description": definition.description or None,
                 "Metadata": metadata_of(definition),
@@ -219,6 +224,12 @@ class Tooling:
             },
         )
         return definition.tooling_id
+
+    def _holders(self, definition: FieldDef) -> list[ObjectDef]:
+        """The objects carrying this very field: two for an Activity field, else one."""
+        return [
+            o for o in self.server.schema.objects.values() if o.get(definition.name) is definition
+        ]
 
     def register(self) -> None:
         add = self.server.add_route
@@ -275,22 +286,26 @@ class Tooling:
         if not found or not isinstance(metadata, dict):
             raise _fail("FullName must be Object.Field__c and Metadata an object")
         with self.store.lock:
-            obj = self.server.schema.get(found.group(1))
-            if obj is None:
-                raise _fail(f"Invalid entity: {found.group(1)}")
+            table = found.group(1)
+            names = ACTIVITY_OBJECTS if table.lower() == ACTIVITY.lower() else (table,)
+            objects = [o for o in map(self.server.schema.get, names) if o is not None]
+            if not objects:
+                raise _fail(f"Invalid entity: {table}")
             name = found.group(2)
-            if obj.get(name) is not None:
+            if any(o.get(name) is not None for o in objects):
                 raise SfError(
                     "DUPLICATE_DEVELOPER_NAME",
-                    f"There is already a field named {name.removesuffix('__c')} on {obj.name}.",
+                    f"There is already a field named {name.removesuffix('__c')} on "
+                    f"{ACTIVITY if len(objects) > 1 else objects[0].name}.",
                 )
             kind = _TYPES.get(str(metadata.get("type")))
             if kind is None:
                 raise _fail(f"Field type is not supported: {metadata.get('type')}")
             definition = FieldDef(name, kind, custom=True, nillable=True)
             _apply(definition, metadata)
-            self._install(obj, definition)
-            new_id = self._record(obj, definition)
+            for obj in objects:
+                self._install(obj, definition)
+            new_id = self._record(objects[0], definition)
         return json_response(
             {"id": new_id, "success": True, "errors": [], "warnings": [], "infos": []}, 201
         )
@@ -342,6 +357,7 @@ class Tooling:
             ):
                 setattr(definition, attribute, getattr(trial, attribute))
             if definition.external_id or definition.unique:
-                self.server.store.add_index(obj, definition)
+                for holder in self._holders(definition):
+                    self.server.store.add_index(holder, definition)
             self._record(obj, definition)
         return json_response(None, 204)
