@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import typer
@@ -18,10 +19,15 @@ from smartseg.sync.targets import CrmTarget
 from smartseg.worker.context import AppContext
 from smartseg.worker.segments import rules_for
 
-__all__ = ["build_targets", "crm_setup", "print_sync", "run_sync"]
+__all__ = ["build_targets", "crm_setup", "crm_setup_targets", "print_sync", "run_sync"]
 
 
-def build_targets(config: Config, calls: CallCounter | None = None) -> dict[str, CrmTarget]:
+def build_targets(
+    config: Config,
+    calls: CallCounter | None = None,
+    *,
+    sleep: Callable[[float], None] | None = None,
+) -> dict[str, CrmTarget]:
     """The enabled write targets, each over its source's connection."""
     from smartseg.sync.hubspot_target import HubSpotTarget
     from smartseg.sync.salesforce_target import SalesforceTarget
@@ -32,11 +38,11 @@ def build_targets(config: Config, calls: CallCounter | None = None) -> dict[str,
     if sf is not None and sf.enabled:
         if config.sources.salesforce is None:
             raise ConfigError("targets.salesforce needs sources.salesforce for its connection")
-        out["salesforce"] = SalesforceTarget(config.sources.salesforce, sf, calls)
+        out["salesforce"] = SalesforceTarget(config.sources.salesforce, sf, calls, sleep=sleep)
     if hs is not None and hs.enabled:
         if config.sources.hubspot is None:
             raise ConfigError("targets.hubspot needs sources.hubspot for its connection")
-        out["hubspot"] = HubSpotTarget(config.sources.hubspot, hs, calls)
+        out["hubspot"] = HubSpotTarget(config.sources.hubspot, hs, calls, sleep=sleep)
     return out
 
 
@@ -58,8 +64,13 @@ def run_sync(context: AppContext, *, dry_run: bool = False) -> SyncResult:
 def crm_setup(context: AppContext) -> dict[str, list[str]]:
     """Create the fields, properties and tag values smartseg writes; say what was done."""
     config = context.config()
-    rules: RuleSet = rules_for(config)
-    targets = build_targets(config)
+    return crm_setup_targets(config, rules_for(config), build_targets(config))
+
+
+def crm_setup_targets(
+    config: Config, rules: RuleSet, targets: Mapping[str, CrmTarget]
+) -> dict[str, list[str]]:
+    """`crm setup` on given targets: fields, the task key and every segment's tag value."""
     done: dict[str, list[str]] = {name: [] for name in targets}
     for obj in object_targets(config, rules):
         target = targets[obj.target]
