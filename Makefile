@@ -16,9 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/smartseg init config
-	$(BIN)/smartseg db upgrade
-	$(BIN)/smartseg status
+	$(BIN)/smartseg demo
 
 test: $(STAMP)
 	$(BIN)/pytest -n auto
@@ -29,4 +27,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache smartseg.db smartseg.db-wal smartseg.db-shm
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache smartseg.db smartseg.db-wal smartseg.db-shm smartseg-demo

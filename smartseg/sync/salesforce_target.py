@@ -311,7 +311,7 @@ class SalesforceTarget:
             method="PATCH",
             json={"FullName": f"{sobject}.{field}", "Metadata": updated},
         )
-        log.info("salesforce %s.%s: added picklist values %s", sobject, field, added + revived)
+        log.info("salesforce %s.%s: added %d picklist values", sobject, field, len(added + revived))
         return added + revived
 
     def read_tags(self, level: Level, field: str, record_ids: Sequence[str]) -> dict[str, str]:

@@ -153,6 +153,29 @@ def pull(
 
 
 @app.command()
+def demo(
+    accounts: Annotated[int, typer.Option(min=1, help="Synthetic accounts to generate.")] = 200,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo's config, data and store go.")
+    ] = Path("smartseg-demo"),
+    as_json: Json = False,
+) -> None:
+    """Run the whole pipeline against the built-in sandbox: pull, evaluate, write back."""
+    from smartseg.worker.demo import print_summary, run_demo
+
+    if logging.getLogger("smartseg").getEffectiveLevel() > logging.DEBUG:
+        # The summary says what happened; per-step INFO lines would bury it.
+        logging.getLogger("smartseg").setLevel(logging.WARNING)
+    summary = run_demo(directory, accounts=accounts, progress=not as_json)
+    if as_json:
+        _print_json(summary.as_json())
+    else:
+        print_summary(summary)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def evaluate(ctx: typer.Context, as_of: AsOf = None, as_json: Json = False) -> None:
     """Evaluate every segment rule and record who entered and who left."""
     result = segments.run_evaluate(ctx.obj, as_of=as_of)
