@@ -116,8 +116,9 @@ def _salesforce(exc: sf_errors.SalesforceError) -> Decision:
         return Decision(Action.FAIL, Failure.CONFIG, f"{code}: {message}{hint}", status=400)
     status = getattr(exc, "status", None)
     if status == 429 or (isinstance(status, int) and status >= 500):
+        wait = _retry_after({"Retry-After": getattr(exc, "retry_after", None)})
         return Decision(
-            Action.RETRY, Failure.TRANSIENT, f"Salesforce answered {status}", status=status
+            Action.RETRY, Failure.TRANSIENT, f"Salesforce answered {status}", wait, status
         )
     return Decision(
         Action.FAIL, Failure.TRANSIENT, f"Salesforce error {status}: {message}", status=status

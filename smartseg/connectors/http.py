@@ -53,6 +53,7 @@ class PinnedSession(requests.Session):
         self.counter = counter
         self.timeout = timeout
         self.verify = str(ca_file) if ca_file else True
+        self.last_retry_after: str | None = None
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -64,4 +65,7 @@ class PinnedSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self.timeout)
         self.counter.add(self.source)
-        return super().request(method, url, *args, **kwargs)
+        response = super().request(method, url, *args, **kwargs)
+        # SDK exceptions (simple-salesforce) drop the headers; keep the server's wait here.
+        self.last_retry_after = response.headers.get("Retry-After")
+        return response

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
 from sqlalchemy.engine import Connection
 
 from smartseg.config import SalesforceSource
@@ -133,8 +134,23 @@ class SalesforceClient:
 
     def run(self, fn: Callable[[], T], stream: str) -> T:
         """One API call through the retry table; on an expired session, sign in and retry."""
+
+        def attempt() -> T:
+            try:
+                return fn()
+            except SalesforceError as exc:
+                # simple-salesforce's exceptions carry no headers: attach the Retry-After
+                # the session saw, so a 429 waits as long as Salesforce asked.
+                exc.retry_after = self.session.last_retry_after  # type: ignore[attr-defined]
+                raise
+
         return call(
-            fn, source=SOURCE, stream=stream, policy=self.policy, reauth=self.login, **self._sleep()
+            attempt,
+            source=SOURCE,
+            stream=stream,
+            policy=self.policy,
+            reauth=self.login,
+            **self._sleep(),
         )
 
     def query(self, soql: str, stream: str) -> dict[str, Any]:

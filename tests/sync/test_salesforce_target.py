@@ -260,7 +260,7 @@ def test_429_500_and_an_expired_session_are_retried_and_everything_lands_once(
     ids = account_ids(server, 1000)
     path = f"{API}/composite/sobjects"
     server.faults.set([
-        FaultRule("429", method="PATCH", path=path, after=1, times=1, retry_after=2),
+        FaultRule("429", method="PATCH", path=path, after=1, times=1, retry_after=7),
         FaultRule("500", method="PATCH", path=path, after=2, times=1),
         FaultRule("expire", method="PATCH", path=path, after=4, times=1),
     ])  # fmt: skip
@@ -271,9 +271,10 @@ def test_429_500_and_an_expired_session_are_retried_and_everything_lands_once(
     assert all(o.ok for o in outcomes)
     # Five chunks, plus one refused attempt for each fault: no chunk was sent twice.
     assert routes(server) == {COLLECTION: 8, "POST /services/oauth2/token": 1}
-    # A backoff before retrying the 429 and the 500 (the other waits are the 1 ms pace);
-    # signing in again retries at once.
+    # A backoff before retrying the 429 (as long as its Retry-After asked) and the 500 (the
+    # other waits are the 1 ms pace); signing in again retries at once.
     assert len([w for w in sleeps.waits if w >= 0.5]) == 2
+    assert max(sleeps.waits) >= 7
     stored = records(server, "Account")
     assert all(stored[i][TAGS] == "ICP" and stored[i][MRR] == 1.0 for i in ids)
 
