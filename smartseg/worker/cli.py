@@ -163,10 +163,15 @@ def demo(
     """Run the whole pipeline against the built-in sandbox: pull, evaluate, write back."""
     from smartseg.worker.demo import print_summary, run_demo
 
-    if logging.getLogger("smartseg").getEffectiveLevel() > logging.DEBUG:
+    logger = logging.getLogger("smartseg")
+    level = logger.level
+    if logger.getEffectiveLevel() > logging.DEBUG:
         # The summary says what happened; per-step INFO lines would bury it.
-        logging.getLogger("smartseg").setLevel(logging.WARNING)
-    summary = run_demo(directory, accounts=accounts, progress=not as_json)
+        logger.setLevel(logging.WARNING)
+    try:
+        summary = run_demo(directory, accounts=accounts, progress=not as_json)
+    finally:
+        logger.setLevel(level)
     if as_json:
         _print_json(summary.as_json())
     else:
