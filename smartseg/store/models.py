@@ -23,6 +23,7 @@ __all__ = [
     "Contact",
     "CrmUser",
     "Invoice",
+    "Lease",
     "Membership",
     "NpsResponse",
     "Opportunity",
@@ -523,3 +524,22 @@ class Invoice(SQLModel, table=True):
     period_end: dt.datetime | None = _ts()
     attempt_count: int | None = None
     updated_at: dt.datetime | None = _ts()
+
+
+class Lease(SQLModel, table=True):
+    """Which replica runs a scheduled job right now, and the last firing of it that was claimed.
+
+    A replica holds the job while `acquired_until` is in the future (it renews that while the job
+    runs and clears it when done); `holder` names it, and stays as "who ran it last" afterwards.
+    `last_fired` is the scheduled fire time of the latest claimed firing, so a replica arriving
+    late for a firing another one already ran does not run it a second time.
+    """
+
+    __tablename__ = "lease"
+
+    job: str = Field(primary_key=True)
+    holder: str | None = None
+    acquired_at: dt.datetime | None = _ts()
+    acquired_until: dt.datetime | None = _ts()
+    heartbeat_at: dt.datetime | None = _ts()
+    last_fired: dt.datetime | None = _ts()

@@ -123,6 +123,82 @@ def status(
 
 
 @app.command()
+def run(
+    ctx: typer.Context,
+    once: Annotated[
+        str | None,
+        typer.Option(
+            "--once",
+            metavar="JOB",
+            help="Run one job now (pipeline, pull, pull.<source>, evaluate, sync), then exit.",
+        ),
+    ] = None,
+    health_host: Annotated[
+        str | None,
+        typer.Option(
+            "--health-host", envvar="SMARTSEG_HEALTH_HOST", help="Overrides worker.health_host."
+        ),
+    ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            "--health-port",
+            min=0,
+            max=65535,
+            envvar="SMARTSEG_HEALTH_PORT",
+            help="Overrides worker.health_port; 0 picks a free port (logged, and in --ready-file).",
+        ),
+    ] = None,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ready-file",
+            help="Once the scheduler runs, write its health URL, port and replica id here (JSON).",
+        ),
+    ] = None,
+    replica_id: Annotated[
+        str | None,
+        typer.Option(
+            "--replica-id",
+            envvar="SMARTSEG_REPLICA_ID",
+            help="This replica's name in job leases (default: host:pid).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --once: print the outcome as one JSON object.")
+    ] = False,
+) -> None:
+    """Run the schedules until SIGTERM: pull, evaluate and sync, one replica per job firing.
+
+    Serves /healthz and /metrics on worker.health_host:health_port. SIGTERM or SIGINT lets the
+    running step finish, releases job leases and exits 0.
+    """
+    from smartseg.worker.service import Worker
+
+    if not ctx.obj.debug:
+        # One line per job from smartseg says more than APScheduler's per-execution lines.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    worker = Worker(
+        ctx.obj.config(),
+        ctx.obj.engine(),
+        replica=replica_id,
+        health_host=health_host,
+        health_port=health_port,
+    )
+    if once is None:
+        raise typer.Exit(worker.serve(ready_file=ready_file))
+    outcome = worker.run_once(once)
+    if as_json:
+        _print_json(outcome.as_json())
+    else:
+        detail = outcome.error or outcome.reason or ""
+        typer.echo(f"{outcome.job}: {outcome.status} in {outcome.seconds:.1f}s"
+                   + (f" ({redact(detail)})" if detail else ""))  # fmt: skip
+    if outcome.status != "ok":
+        raise typer.Exit(1)
+
+
+@app.command()
 def pull(
     ctx: typer.Context,
     sources: Annotated[

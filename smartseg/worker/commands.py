@@ -24,6 +24,7 @@ from smartseg.errors import ConfigError, SmartsegError
 from smartseg.sandbox import credentials
 from smartseg.sandbox.app import Sandbox, SandboxError
 from smartseg.store import Run, current_revision, head_revision, redacted_url, upgrade
+from smartseg.store.models import Lease
 from smartseg.worker.context import AppContext
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "pull",
     "run_sandbox",
     "status",
+    "summarize_counts",
     "unmatched",
 ]
 
@@ -111,18 +113,83 @@ def _migrated(context: AppContext) -> Engine:
 
 
 def status(context: AppContext, *, limit: int = 20) -> dict[str, Any]:
-    """The database's schema revision and its most recent runs, newest first."""
+    """The schema revision, the last run of each kind and job, job leases, and recent runs."""
     engine = context.engine()
     revision = _revision(engine)
     with Session(engine) as session:
         runs = session.exec(
             select(Run).order_by(col(Run.started_at).desc(), col(Run.id).desc()).limit(limit)
         ).all()
+        latest = (
+            select(sa.func.max(Run.id))
+            .group_by(col(Run.kind), col(Run.job))
+            .scalar_subquery()
+            .correlate(None)
+        )
+        last = session.exec(
+            select(Run).where(col(Run.id).in_(latest)).order_by(col(Run.kind), col(Run.job))
+        ).all()
     return {
         "database": redacted_url(engine.url),
         "revision": revision,
         "up_to_date": revision == head_revision(),
+        "last": [_last_summary(run) for run in last],
+        "leases": _leases(engine),
         "runs": [_run_summary(run) for run in runs],
+    }
+
+
+def _last_summary(run: Run) -> dict[str, Any]:
+    """A run for the per-job view: its counts boiled down (`counts` holds whole segment lists)."""
+    summary = _run_summary(run)
+    del summary["counts"]
+    summary["summary"] = summarize_counts(run.kind, run.counts)
+    return summary
+
+
+def _leases(engine: Engine) -> list[dict[str, Any]]:
+    """Who holds (or last held) each scheduled job; empty before the lease table exists."""
+    if not sa.inspect(engine).has_table("lease"):
+        return []
+    now = _now()
+    with Session(engine) as session:
+        rows = session.exec(select(Lease).order_by(col(Lease.job))).all()
+    return [
+        {
+            "job": row.job,
+            "held": row.acquired_until is not None and row.acquired_until > now,
+            "holder": row.holder,
+            "acquired_until": _iso(row.acquired_until),
+            "last_fired": _iso(row.last_fired),
+        }
+        for row in rows
+    ]
+
+
+def summarize_counts(kind: str, counts: dict[str, Any]) -> dict[str, int]:
+    """A run row's counts as a few whole numbers, whatever step wrote them."""
+    if kind == "pull":
+        streams = list((counts.get("streams") or {}).values())
+        return {
+            "records_pulled": sum(int(s.get("records", 0)) for s in streams),
+            "streams_failed": sum(1 for s in streams if s.get("error")),
+        }
+    if kind in ("evaluate", "evaluate-past"):
+        sizes = [v[0] if isinstance(v, list) else v.get("members", 0)
+                 for v in (counts.get("segments") or {}).values()]  # fmt: skip
+        return {"segments": len(sizes), "members": sum(int(n) for n in sizes)}
+    if kind in ("sync", "sync-dry-run"):
+        return {
+            "records_updated": int(counts.get("records_updated", 0)),
+            "tasks_created": int(counts.get("tasks_created", 0)),
+            "tasks_closed": int(counts.get("tasks_closed", 0)),
+            "write_failures": int(counts.get("failed", 0)),
+        }
+    # Job rows (smartseg run) keep their counts summed and flat already.
+    return {
+        k: v
+        for k, v in counts.items()
+        if isinstance(v, int) and not isinstance(v, bool) and k != "run_id"
     }
 
 
@@ -148,11 +215,32 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
 
 
+def _counts_text(summary: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in summary.items())
+
+
 def print_status(result: dict[str, Any]) -> None:
-    """A table on a terminal; tab-separated lines, one run each, when piped."""
+    """Tables on a terminal: the last run per kind and job, leases, recent runs. Piped:
+    tab-separated lines, `last` lines first, then one line per recent run."""
     runs = result["runs"]
+    last = result.get("last", [])
     if not sys.stdout.isatty():
         print(f"database\t{result['database']}\trevision\t{result['revision']}")
+        for run in last:
+            print(
+                "\t".join(
+                    (
+                        "last",
+                        run["kind"],
+                        run["job"] or "-",
+                        str(run["id"]),
+                        run["status"],
+                        run["finished_at"] or "-",
+                        _counts_text(run["summary"]) or "-",
+                        run["error"] or "",
+                    )
+                )
+            )
         for run in runs:
             print(
                 "\t".join(
@@ -167,11 +255,41 @@ def print_status(result: dict[str, Any]) -> None:
     if not runs:
         console.print("No runs yet. `smartseg demo` runs the whole pipeline against the sandbox.")
         return
-    table = Table("run", "kind", "status", "started", "took", "counts", "error")
+    styles = {"failed": "red", "succeeded": "green", "ok": "green"}
+    latest = Table("kind", "job", "run", "status", "finished", "took", "counts", "error",
+                   title="Last run per kind and job", title_justify="left")  # fmt: skip
+    for run in last:
+        style = styles.get(run["status"], "yellow")
+        took = f"{run['duration_s']:.1f}s" if run["duration_s"] is not None else "-"
+        latest.add_row(
+            run["kind"],
+            run["job"] or "",
+            str(run["id"]),
+            f"[{style}]{run['status']}[/]",
+            run["finished_at"] or "-",
+            took,
+            _counts_text(run["summary"]),
+            run["error"] or "",
+        )
+    console.print(latest)
+    if result.get("leases"):
+        leases = Table("job", "held", "holder", "until", "last firing",
+                       title="Job leases", title_justify="left")  # fmt: skip
+        for lease in result["leases"]:
+            leases.add_row(
+                lease["job"],
+                "yes" if lease["held"] else "no",
+                lease["holder"] or "-",
+                lease["acquired_until"] or "-",
+                lease["last_fired"] or "-",
+            )
+        console.print(leases)
+    table = Table("run", "kind", "status", "started", "took", "counts", "error",
+                  title="Recent runs", title_justify="left")  # fmt: skip
     for run in runs:
         counts = ", ".join(f"{k} {v}" for k, v in run["counts"].items() if not isinstance(v, dict))
         took = f"{run['duration_s']:.1f}s" if run["duration_s"] is not None else "-"
-        style = {"failed": "red", "succeeded": "green"}.get(run["status"], "yellow")
+        style = styles.get(run["status"], "yellow")
         table.add_row(
             str(run["id"]),
             run["kind"],
