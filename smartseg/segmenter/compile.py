@@ -314,7 +314,9 @@ class Compiler:
             day, days = (left, right) if lt is Type.DATE else (right, left)
             return add_days(day, -days if op == "-" else days)
         if op == "/":
-            return sa.cast(left, sa.Float()) / sa.func.nullif(right, 0)
+            # Both sides as floats: PostgreSQL would otherwise divide as NUMERIC, rounding to
+            # 15 digits, and 3/5 - 1 < -40% would differ between the two databases.
+            return sa.cast(left, sa.Float()) / sa.cast(sa.func.nullif(right, 0), sa.Float())
         if op == "*":
             return left * right
         return left + right if op == "+" else left - right
@@ -497,6 +499,9 @@ class Compiler:
                 column: Any = sa.func.sum(sa.case((test, measure), else_=0))
             else:
                 counted = u.c.day if spec.measure == "days" else u.c.user_key
+                if spec.measure == "users":
+                    # Rows without a user (account-level events) carry user_key '': no user.
+                    test = sa.and_(test, u.c.user_key != sa.literal(""))
                 column = sa.func.count(sa.distinct(sa.case((test, counted), else_=sa.null())))
             columns.append(column.label(name))
         source: Any = u

@@ -200,7 +200,7 @@ class prepared:
         self.warnings.extend(
             f"segment {rule.key}: exclude {ref!r} matches no {rule.level}" for ref in missing
         )
-        current = self._ids(rule.key)
+        current = self._ids(rule.key) if ids or rule.spec.static else set()
         add = set(ids) - current
         if rule.spec.static:
             add |= self._open_ids(rule) - current
@@ -356,21 +356,29 @@ def _changes(
         _save_segments(connection, rules, run_id, prep.counts, as_of)
     for rule in prep.segments:
         key = sa.literal(rule.key, sa.String())
-        in_result = sa.select(members.c.entity_id).where(members.c.segment_key == key)
         m = _MEMBERSHIP
+        # Anti-joins as NOT EXISTS: PostgreSQL plans NOT IN (subquery) as a hashed subplan only
+        # while it fits work_mem, and falls off a cliff (minutes) for large segments.
+        in_result = sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(members)
+            .where(members.c.segment_key == key, members.c.entity_id == m.c.entity_id)
+        )
         if recorded:
             open_now = sa.and_(
                 m.c.segment_key == rule.key, m.c.entity_type == rule.level, m.c.exited_at.is_(None)
             )
             exited = connection.execute(
                 sa.update(m)
-                .where(open_now, m.c.entity_id.not_in(in_result))
+                .where(open_now, ~in_result)
                 .values(exited_at=as_of, exited_run_id=run_id)
             ).rowcount
-            still_open = (
-                sa.select(m.c.entity_id)
-                .where(m.c.segment_key == rule.key, m.c.entity_type == rule.level)
-                .where(m.c.exited_at.is_(None))
+            other = _MEMBERSHIP.alias("open_episode")
+            still_open = sa.exists(
+                sa.select(sa.literal(1))
+                .select_from(other)
+                .where(other.c.segment_key == rule.key, other.c.entity_type == rule.level)
+                .where(other.c.exited_at.is_(None), other.c.entity_id == members.c.entity_id)
             )
             select = sa.select(
                 key,
@@ -379,7 +387,7 @@ def _changes(
                 sa.literal(as_of, m.c.entered_at.type),
                 sa.literal(run_id, sa.Integer()),
                 sa.literal({}, m.c["values"].type),
-            ).where(members.c.segment_key == key, members.c.entity_id.not_in(still_open))
+            ).where(members.c.segment_key == key, ~still_open)
             connection.execute(
                 sa.insert(m).from_select(
                     [
