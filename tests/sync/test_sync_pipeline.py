@@ -334,3 +334,51 @@ def test_cli_sync_dry_run_then_real_run_report_as_json(
     assert done["api_calls"]["salesforce"] > 0
     assert main(["--config", str(path), "sync", "--dry-run"]) == 0
     assert "Dry run: 0 record updates, 0 tasks to create" in capsys.readouterr().out
+
+
+def test_leaving_closes_the_task_and_reentry_is_limited(env: Env) -> None:
+    first = env.sync()
+    assert first.tasks_created > 0
+    (membership, entity, key), *_ = env.query(
+        "SELECT membership_id, entity_id, marker FROM task_ledger WHERE target = 'salesforce' "
+        "AND playbook_key = 'a02_demo_before_renewal' AND state = 'created'"
+    )
+    task = next(t for t in env.sf_records("Task") if t.get("Smartseg_Key__c") == key)
+    csm, subject = env.query(f"SELECT csm_id, name FROM account WHERE id = {entity}")[0]
+    assert task["OwnerId"] == csm and subject in task["Subject"]
+    assert task["Status"] == "Not Started" and "smartseg key: " + key in task["Description"]
+    assert "Why:" in task["Description"] and task["Priority"] == "High"
+    # The account leaves the segment: its open task is closed, its comments kept.
+    with env.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE membership SET exited_at = '2026-06-30 07:00:00.000000' WHERE id = :m"),
+            {"m": membership},
+        )
+    closing = env.sync()
+    assert closing.tasks_closed >= 1 and closing.failed == 0
+    task = next(t for t in env.sf_records("Task") if t.get("Smartseg_Key__c") == key)
+    assert task["Status"] == "Completed" and "smartseg key: " + key in task["Description"]
+    # It comes back within 90 days: the playbook allows one task per 90 days, so none now.
+    with env.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO membership (segment_key, entity_type, entity_id, entered_at, "
+                "\"values\") VALUES ('a02_high_value_renewal_without_gold_features', 'account', "
+                ":e, '2026-06-30 07:00:00.000000', '{}')"
+            ),
+            {"e": entity},
+        )
+    again = env.sync()
+    assert again.failed == 0
+    states = env.query(
+        f"SELECT state FROM task_ledger WHERE entity_id = {entity} AND target = 'salesforce' "
+        "AND playbook_key = 'a02_demo_before_renewal' ORDER BY id"
+    )
+    assert [s for (s,) in states] == ["closed", "suppressed"]
+    tasks = [
+        t
+        for t in env.sf_records("Task")
+        if t.get("WhatId") == task["WhatId"]
+        and str(t.get("Subject", "")).startswith("Demo advanced reports")
+    ]
+    assert len(tasks) == 1
