@@ -86,8 +86,8 @@ def _usage() -> list[dict[str, Any]]:
     add(1, 11, "alice", list(range(1, 21)), "dashboards", events=5, minutes=30.0)
     add(1, 11, "alice", list(range(31, 41)), "login")
     add(1, 12, "bob", [1, 2, 3], "login")
-    add(1, 12, "bob", [100], "sso")
-    add(1, None, "", [5], "api")  # an account-level event: no user behind it  # SSO 100 days ago: outside 90d, inside 120d
+    add(1, 12, "bob", [100], "sso")  # SSO 100 days ago: outside 90d, inside 120d
+    add(1, None, "", [5], "api")  # an account-level event: no user behind it
     add(1, 11, "alice", [0], "login")  # the evaluation day itself: never counted
     add(1, 11, "alice", [-3], "login")  # the future: never counted
     # Globex: Erin on 5 of the last 30 days, 15 of the 30 before.
