@@ -51,7 +51,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import sqlalchemy as sa
@@ -834,17 +834,14 @@ def _arrow_csv(batch: Batch) -> bytes:
     return sink.getvalue()
 
 
-class Loader:
+class Loader(Protocol):
     """Writes one table at a time: `bulk(table)` around its batches, `write` per batch."""
 
-    def bulk(self, table: sa.Table) -> contextlib.AbstractContextManager[None]:
-        raise NotImplementedError
+    def bulk(self, table: sa.Table) -> contextlib.AbstractContextManager[None]: ...
 
-    def write(self, table: sa.Table, batch: Batch) -> int:
-        raise NotImplementedError
+    def write(self, table: sa.Table, batch: Batch) -> int: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
 
 class SqliteLoader(Loader):
