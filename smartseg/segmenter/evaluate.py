@@ -125,6 +125,10 @@ class prepared:
         self.value_columns: dict[str, Any] = {}
 
     def __enter__(self) -> prepared:
+        if self.connection.dialect.name == "postgresql":
+            # The de-duplication sorts and DISTINCT aggregates spill to disk at the default
+            # 4 MB; this transaction's statements may use more.
+            self._execute(sa.text("SET LOCAL work_mem = '64MB'"))
         compiled: list[tuple[SegmentRule, tuple[Any, Any, Any] | None]] = []
         for rule in self.segments:
             if rule.checked is not None:
