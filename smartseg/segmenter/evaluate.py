@@ -328,6 +328,10 @@ def evaluate(
     when = EvalTime(as_of.astimezone(tz).date(), tz)
     try:
         with engine.begin() as connection, prepared(connection, rules, when) as prep:
+            if connection.dialect.name == "postgresql":
+                # Without statistics on the filled result table the planner guesses its size
+                # and probes memberships row by row for the largest segments.
+                connection.execute(sa.text(f"ANALYZE {MEMBERS_TABLE}"))
             results = _changes(connection, prep, rules, as_of, run_id, recorded)
             warnings = tuple(prep.warnings)
     except BaseException as exc:
