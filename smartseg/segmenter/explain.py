@@ -117,6 +117,13 @@ def _value_sql(prep: prepared, node: TExpr, scope: Any) -> Any:
     return compiler.expr(node, scope)
 
 
+def _name_columns(level: str, row: Any) -> list[Any]:
+    """The columns `_entity_label` reads: an account's name, a contact's name and email."""
+    if level == "account":
+        return [row.c.name]
+    return [row.c.first_name, row.c.last_name, row.c.email]
+
+
 def _entity_label(level: str, row: Any) -> str:
     if level == "account":
         return str(row.name)
@@ -150,10 +157,7 @@ def preview(
             columns = [_value_sql(prep, n, scope) for n in nodes]
             members = prep.compiler.members
             row = scope.row
-            names = (
-                [row.c.name] if rule.level == "account" else [row.c.first_name, row.c.last_name,
-                                                              row.c.email]
-            )  # fmt: skip
+            names = _name_columns(rule.level, row)
             query = (
                 sa.select(row.c.id, *names, *columns)
                 .select_from(
@@ -209,8 +213,7 @@ def _explain_one(prep: prepared, rule: SegmentRule, entity_id: int) -> Explanati
     for _, node, values in lines:
         columns.append(compiler.expr(node, scope))
         columns.extend(_value_sql(prep, v, scope) for v in values)
-    names = [row.c.name] if rule.level == "account" else [row.c.first_name, row.c.last_name,
-                                                         row.c.email]  # fmt: skip
+    names = _name_columns(rule.level, row)
     query = sa.select(*names, *columns).select_from(joined).where(row.c.id == entity_id)
     found = prep.connection.execute(query).first()
     if found is None:

@@ -290,12 +290,8 @@ def _tasks(
             if ok and outcome is not None and outcome.task_id:
                 values["crm_task_id"] = outcome.task_id
             connection.execute(
-                sa.update(_LEDGER).where(_LEDGER.c.marker == _ledger_marker(item)).values(**values)
+                sa.update(_LEDGER).where(_LEDGER.c.marker == item.task.key).values(**values)
             )
-
-
-def _ledger_marker(item: TaskPlan) -> str:
-    return item.task.key
 
 
 def _record_intents(
