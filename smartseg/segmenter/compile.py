@@ -466,7 +466,19 @@ class Compiler:
 
     def _scans(self, level: str, specs: list[tuple[TExpr, str]]) -> Iterable[tuple[Any, list[str]]]:
         usage = [(s, n) for s, n in specs if isinstance(s, TUsage)]
-        if usage:
+        if usage and self.dialect == "sqlite" and level == "account":
+            # Measured on 3M usage rows (bench/segment_eval.py): on SQLite, whose VM evaluates
+            # every CASE of every aggregate per row, folding account rows into days first
+            # halves the account scan (23 s to 12 s); the fold streams in the order of
+            # ix_usage_account_day. For contacts (no such index: the fold sorts) and on
+            # PostgreSQL (one hashed pass) the single pass is faster, by 25-60%.
+            by_day = [(s, n) for s, n in usage if s.measure != "users"]
+            if by_day:
+                yield self._account_usage_day_scan(by_day)
+            users = [(s, n) for s, n in usage if s.measure == "users"]
+            if users:
+                yield self._account_usage_user_scan(users)
+        elif usage:
             yield self._usage_scan(level, usage)
         by_table: dict[str, list[tuple[TAggregate, str]]] = {}
         for spec, name in specs:
@@ -485,6 +497,7 @@ class Compiler:
                 yield self._latest_scan(level, RELATED[table_name], group)
 
     def _usage_scan(self, level: str, specs: list[tuple[TUsage, str]]) -> tuple[Any, list[str]]:
+        """Every usage metric of a level in one grouped pass over the raw rows."""
         u = _USAGE.alias("u")
         account = _ACCOUNT.alias("ua")
         key = u.c.account_id if level == "account" else u.c.contact_id
@@ -507,18 +520,108 @@ class Compiler:
         source: Any = u
         if "account" in scope.joins:
             source = u.join(account, account.c.id == u.c.account_id)
+        query = (
+            sa.select(key.label("entity_id"), *columns)
+            .select_from(source)
+            .where(*self._usage_where(u, key, specs))
+            .group_by(key)
+        )
+        return query.subquery(f"usage_{level}"), [n for _, n in specs]
+
+    def _usage_where(self, u: Any, key: Any, specs: list[tuple[TUsage, str]]) -> list[Any]:
+        """Rows a usage scan reads: linked, before the evaluation day, and in reach of a window.
+
+        A `first Nd` window is anchored on each account's start date, so with one among the
+        specs there is no common lower bound and the scan reads all history.
+        """
         where = [key.is_not(None), u.c.day < sa.literal(self.when.day, sa.Date())]
         relative = [s.window for s, _ in specs if not s.window.first]
         if len(relative) == len(specs):
             earliest = min(self.when.bounds(w)[0] for w in relative)
             where.append(u.c.day >= sa.literal(earliest, sa.Date()))
-        query = (
-            sa.select(key.label("entity_id"), *columns)
+        return where
+
+    def _account_usage_day_scan(self, specs: list[tuple[TUsage, str]]) -> tuple[Any, list[str]]:
+        """Accounts' events, minutes and active days per window, in two grouped steps.
+
+        Usage has several rows per entity and day (one per feature and user), and a rule set
+        asks for dozens of windows over them. Testing every window on every raw row made this
+        scan the bulk of an evaluation (about 30 conditional aggregates, half of them
+        COUNT(DISTINCT day)). So the first step folds the raw rows into one row per entity and
+        day, with one sum per feature filter the specs use (not per window); the second tests
+        the windows on those day rows, where "active days" is a plain count of days whose row
+        count under the filter is positive: no DISTINCT left.
+        """
+        u = _USAGE.alias("u")
+        key = u.c.account_id
+        slots: dict[tuple[tuple[str, ...] | None, str], str] = {}
+        folded: list[Any] = []
+        for spec, _ in specs:
+            measure = "rows" if spec.measure == "days" else spec.measure
+            if (spec.features, measure) in slots:
+                continue
+            name = slots[(spec.features, measure)] = f"{measure[0]}{len(slots)}"
+            value: Any = sa.literal(1) if measure == "rows" else u.c[measure]
+            if spec.features is not None:
+                in_filter = u.c.feature.in_([sa.literal(f) for f in spec.features])
+                value = sa.case((in_filter, value), else_=0)
+            folded.append(sa.func.sum(value).label(name))
+        days = (
+            sa.select(key.label("entity_id"), u.c.day, *folded)
+            .where(*self._usage_where(u, key, specs))
+            .group_by(key, u.c.day)
+            .subquery("usage_days_account")
+        )
+        account = _ACCOUNT.alias("ua")
+        scope = _Scope("account", days, account=account)
+        columns = []
+        for spec, name in specs:
+            test = self._window_test(spec.window, days.c.day, scope)
+            if spec.measure == "days":
+                active = days.c[slots[(spec.features, "rows")]] > 0
+                column: Any = sa.func.sum(sa.case((sa.and_(test, active), 1), else_=0))
+            else:
+                summed = days.c[slots[(spec.features, spec.measure)]]
+                column = sa.func.sum(sa.case((test, summed), else_=0))
+            columns.append(column.label(name))
+        source: Any = days
+        if "account" in scope.joins:  # `first` windows anchor on the start date
+            source = days.join(account, account.c.id == days.c.entity_id)
+        query = sa.select(days.c.entity_id, *columns).select_from(source).group_by(days.c.entity_id)
+        return query.subquery("usage_account"), [n for _, n in specs]
+
+    def _account_usage_user_scan(self, specs: list[tuple[TUsage, str]]) -> tuple[Any, list[str]]:
+        """Accounts' active users per window: a flag per account, user and window, then a sum.
+
+        Distinct users over a window cannot come from day rows, so this folds the raw rows per
+        user instead. Rows without a user (account-level events) carry user_key '': no user.
+        """
+        u = _USAGE.alias("u")
+        account = _ACCOUNT.alias("ua")
+        key = u.c.account_id
+        scope = _Scope("account", u, account=account)
+        flags = []
+        for spec, name in specs:
+            test = self._window_test(spec.window, u.c.day, scope)
+            if spec.features is not None:
+                test = sa.and_(test, u.c.feature.in_([sa.literal(f) for f in spec.features]))
+            flags.append(sa.func.max(sa.case((test, 1), else_=0)).label(name))
+        source: Any = u
+        if "account" in scope.joins:
+            source = u.join(account, account.c.id == u.c.account_id)
+        where = [*self._usage_where(u, key, specs), u.c.user_key != sa.literal("")]
+        per_user = (
+            sa.select(key.label("entity_id"), *flags)
             .select_from(source)
             .where(*where)
-            .group_by(key)
+            .group_by(key, u.c.user_key)
+            .subquery("usage_users_account")
         )
-        return query.subquery(f"usage_{level}"), [n for _, n in specs]
+        names = [n for _, n in specs]
+        query = sa.select(
+            per_user.c.entity_id, *(sa.func.sum(per_user.c[n]).label(n) for n in names)
+        ).group_by(per_user.c.entity_id)
+        return query.subquery("usage_user_account"), names
 
     def _fact_rows(self, related: Related) -> Any:
         """The live rows of a related table, with copies held in both CRMs counted once."""
