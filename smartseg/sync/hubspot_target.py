@@ -304,8 +304,10 @@ class HubSpotTarget:
                     continue  # not an input of ours; its input then fails as unanswered
                 outcomes[key] = TaskOutcome(key, True, task_id=str(result.id))
                 # A retried upsert may have created the task on an attempt whose answer was
-                # lost; the retry then reports it as existing, so link all of that batch.
-                if result.new or attempts > 1:
+                # lost; the retry then reports it as existing, so link all of that batch. The
+                # same goes for a task an earlier run saved but did not link (a failed link, a
+                # crash between the calls): creating an association that exists is a no-op.
+                if result.new or attempts > 1 or latest[key].retry:
                     to_link.append((str(result.id), latest[key]))
             for key in chunk:
                 if key not in outcomes:

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -377,6 +377,8 @@ def _plan_tasks(
                     day,
                     rule.level,
                 )
+                if state is not None:  # an intent or a failure: the task may exist unlinked
+                    task = replace(task, retry=True)
                 item = TaskPlan(
                     playbook.key,
                     rule.key,

@@ -66,6 +66,9 @@ class TaskWrite:
     completed: bool = False
     # Closing: a completed task with an empty body updates only its status, so the subject,
     # the comments a CSM wrote and everything else in the CRM stay as they are.
+    retry: bool = False
+    # An earlier attempt may have saved the task (its ledger row is an intent or a failure):
+    # a target that links tasks in a second call must link it again, not only when it is new.
 
 
 @dataclass(frozen=True, slots=True)

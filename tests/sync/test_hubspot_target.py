@@ -435,3 +435,23 @@ def test_a_task_whose_link_fails_reports_it_with_its_id(
     assert outcomes[1].error is not None
     assert "linking it to companies 20000999999 failed" in outcomes[1].error
     assert len(_live_tasks(portal)) == 2
+
+
+def test_a_retried_task_whose_link_failed_is_linked_on_the_next_run(
+    target: HubSpotTarget, portal: HubSpotServer
+) -> None:
+    target.ensure_task_key(create=True)
+    [company] = _records(portal, "companies", 1)
+    # Every attempt of the first run's link call fails: the task is saved, unlinked.
+    portal.faults.add(FaultRule("500", method="POST", path=LINK.split(" ")[1], times=10))
+    [failed] = target.upsert_tasks([_task("k1", company, None)])
+    assert not failed.ok and failed.task_id is not None
+    assert failed.error is not None and "linking it to companies" in failed.error
+    [task] = _live_tasks(portal)
+    assert not portal.state.assocs.of("tasks", task.id, "companies")
+    portal.faults.clear()
+    # The ledger marks the retry; the upsert finds the task and links it this time.
+    [outcome] = target.upsert_tasks([_task("k1", company, None, retry=True)])
+    assert outcome.ok and outcome.task_id == failed.task_id
+    assert len(_live_tasks(portal)) == 1
+    assert portal.state.assocs.of("tasks", task.id, "companies") == {int(company): [192]}
