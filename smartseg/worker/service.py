@@ -10,6 +10,9 @@ An APScheduler 3 `BlockingScheduler` fires them (`max_instances=1`, coalescing m
 into one, `worker.misfire_grace`). Intervals are counted from the Unix epoch rather than from
 the start of the process, so every replica computes the same fire times: a firing is identified
 by its scheduled time, and the lease table (`lease.py`) lets exactly one replica run it.
+Different jobs share steps (`pipeline` and `evaluate` both evaluate), so each step also takes
+a lease of its own (`step:evaluate`) and an in-process lock: a step runs in one job at a time,
+and a job that finds its step busy stops there as `interrupted`, not failed.
 
 Each run of a job writes a `run` row of kind `job` (job name, scheduled time as `as_of`, outcome,
 counts summed over its steps, error); the steps write their own rows as always. `/healthz`
@@ -32,7 +35,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -305,6 +308,9 @@ class Worker:
         self._running: dict[str, str] = {}  # job -> the step it is in
         self._scheduler: BlockingScheduler | None = None
         self._scheduler_lock = threading.Lock()
+        # Jobs are leased by name, but different jobs share steps (`pipeline` and `evaluate`
+        # both evaluate): a step runs in one job at a time, across threads and replicas.
+        self._step_locks = {name: threading.Lock() for name in STEPS}
         self.server: HealthServer | None = None
 
     @property
@@ -338,20 +344,24 @@ class Worker:
             self.engine, JOB_RUN_KIND, started=started, job=job, as_of=firing or started
         )
         log.info("running %s (run %s, fired %s)", job, outcome.run_id, _iso(firing) or "by hand")
-        every = max(self.config.worker.lease_ttl.total_seconds() / 3, 0.2)
         try:
-            with Heartbeat(self.leases, job, every=every) as heartbeat:
+            with Heartbeat(self.leases, job, every=self._beat_every) as heartbeat:
                 for name, step in _steps(job):
                     if self._stopping or heartbeat.lost.is_set():
                         why = "the worker is stopping" if self._stopping else "lease lost"
                         outcome.status = "interrupted"
                         outcome.error = f"{why}: {name} and later steps did not run"
                         break
-                    with self._cond:
-                        self._running[job] = name
-                    if not self._run_step(outcome, name, step):
-                        outcome.status = "failed"
-                        break
+                    with self._exclusive(name) as busy:
+                        if busy is not None:
+                            outcome.status = "interrupted"
+                            outcome.error = f"{busy}: {name} and later steps did not run"
+                            break
+                        with self._cond:
+                            self._running[job] = name
+                        if not self._run_step(outcome, name, step):
+                            outcome.status = "failed"
+                            break
         except BaseException as exc:  # recording the outcome must not hide the cause
             outcome.status, outcome.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
@@ -362,6 +372,40 @@ class Worker:
         log.log(level, "%s %s in %.1fs%s", job, outcome.status, outcome.seconds,
                 f": {redact(outcome.error)}" if outcome.error else "")  # fmt: skip
         return outcome
+
+    @property
+    def _beat_every(self) -> float:
+        return max(self.config.worker.lease_ttl.total_seconds() / 3, 0.2)
+
+    @contextlib.contextmanager
+    def _exclusive(self, step: str) -> Iterator[str | None]:
+        """Hold `step` (pull, evaluate or sync) while it runs: yields None, or why it is busy.
+
+        Two evaluations at once would both record the same entries (the open-membership index
+        then fails one with a constraint error), two syncs would race on the task ledger, and
+        two pulls of a source on its cursor. A busy step is not a failure: the job stops there
+        and the next firing carries on from the steps' checkpoints.
+        """
+        lock = self._step_locks[step]
+        if not lock.acquire(blocking=False):
+            yield f"the {step} step is running in another job of this replica"
+            return
+        try:
+            lease = f"step:{step}"
+            attempt = self.leases.acquire(lease)
+            if not attempt.acquired:
+                yield f"the {step} step is running on replica {attempt.holder}"
+                return
+            try:
+                with Heartbeat(self.leases, lease, every=self._beat_every):
+                    yield None
+            finally:
+                try:
+                    self.leases.release(lease)
+                except Exception:  # it expires after lease_ttl anyway
+                    log.warning("could not release the lease on %s", lease, exc_info=True)
+        finally:
+            lock.release()
 
     def _run_step(self, outcome: JobOutcome, name: str, step: Step) -> bool:
         begun = time.perf_counter()

@@ -365,8 +365,10 @@ def test_run_once_runs_a_real_evaluation_then_status_shows_it(
     assert last[("job", "evaluate")]["status"] == "ok"
     assert last[("job", "evaluate")]["summary"]["segments"] == outcome["counts"]["segments"]
     assert last[("evaluate", None)]["summary"]["members"] == 0
-    [lease] = status["leases"]
-    assert lease["job"] == "evaluate" and lease["held"] is False and lease["holder"]
+    # The job's lease, and the step's (a step runs in one job at a time).
+    leases = {lease["job"]: lease for lease in status["leases"]}
+    assert sorted(leases) == ["evaluate", "step:evaluate"]
+    assert all(lease["held"] is False and lease["holder"] for lease in leases.values())
     assert main(["--config", str(config_path), "status"]) == 0
     text = capsys.readouterr().out
     assert "last\tjob\tevaluate" in text and "segments" in text
@@ -381,3 +383,34 @@ def test_run_with_a_bad_job_name_exits_2_saying_where(
     assert main(["--config", str(config_path), "run"]) == 2
     err = capsys.readouterr().err
     assert str(config_path) in err and "key schedules.nightly" in err and "line" in err
+
+
+def test_a_step_runs_in_one_job_at_a_time_across_jobs_and_replicas(
+    engine: Engine, config: Config, steps: dict[str, Step], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _worker(config, engine, "a"), _worker(config, engine, "b")
+    evaluate = steps["evaluate"]
+    meanwhile: dict[str, Any] = {}
+
+    def evaluate_while_others_try(*args: Any) -> dict[str, Any]:
+        # While the pipeline evaluates, the `evaluate` job fires on this replica and another.
+        meanwhile["a"] = a.run_job("evaluate", T0)
+        meanwhile["b"] = b.run_job("evaluate", T0 + dt.timedelta(seconds=1))
+        return evaluate(*args)
+
+    monkeypatch.setitem(steps, "evaluate", evaluate_while_others_try)
+    outcome = a.run_job("pipeline", T0)
+    assert outcome.status == "ok" and list(outcome.steps) == ["pull", "evaluate", "sync"]
+    assert meanwhile["a"].status == "interrupted" and not meanwhile["a"].steps
+    assert meanwhile["a"].error == (
+        "the evaluate step is running in another job of this replica: "
+        "evaluate and later steps did not run"
+    )
+    assert meanwhile["b"].status == "interrupted"
+    assert meanwhile["b"].error is not None
+    assert meanwhile["b"].error.startswith("the evaluate step is running on replica a")
+    # A busy step is recorded as interrupted, not failed, and the step is free afterwards.
+    monkeypatch.setitem(steps, "evaluate", evaluate)
+    assert b.run_job("evaluate", T0 + dt.timedelta(seconds=2)).status == "ok"
+    rows = _job_rows(engine, "evaluate")
+    assert [r["status"] for r in rows] == ["interrupted", "interrupted", "ok"]
