@@ -27,6 +27,7 @@ from smartseg.segmenter.sqlfuncs import (
     json_key,
     json_text,
     least,
+    settled,
     to_date,
     to_number,
 )
@@ -510,6 +511,8 @@ class Compiler:
             if spec.measure in ("events", "minutes"):
                 measure = u.c.events if spec.measure == "events" else u.c.minutes
                 column: Any = sa.func.sum(sa.case((test, measure), else_=0))
+                if spec.measure == "minutes":
+                    column = settled(column)
             else:
                 counted = u.c.day if spec.measure == "days" else u.c.user_key
                 if spec.measure == "users":
@@ -583,6 +586,8 @@ class Compiler:
             else:
                 summed = days.c[slots[(spec.features, spec.measure)]]
                 column = sa.func.sum(sa.case((test, summed), else_=0))
+                if spec.measure == "minutes":
+                    column = settled(column)
             columns.append(column.label(name))
         source: Any = days
         if "account" in scope.joins:  # `first` windows anchor on the start date

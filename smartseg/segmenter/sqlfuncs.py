@@ -1,6 +1,7 @@
 """The few SQL pieces SQLite and PostgreSQL spell differently, as SQLAlchemy constructs.
 
-Date arithmetic, JSON text extraction, NULL-ignoring greatest/least and CREATE TEMP TABLE AS:
+Date arithmetic, JSON text extraction, NULL-ignoring greatest/least, rounded float sums and
+CREATE TEMP TABLE AS:
 each is a small element with one compile rule per dialect, so the compiler stays dialect-free
 and both databases give the same answers.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "greatest",
     "json_text",
     "least",
+    "settled",
     "to_date",
     "to_number",
 ]
@@ -152,6 +154,36 @@ def _to_number_pg(element: to_number, compiler: Any, **kw: Any) -> str:
         f"(CASE WHEN {text} ~ '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$' "
         f"THEN CAST({text} AS DOUBLE PRECISION) END)"
     )
+
+
+class settled(FunctionElement[float]):
+    """A float sum rounded to `SETTLED_DIGITS` decimals, so both databases compare it alike.
+
+    A sum of floats depends on the order it adds them in, which differs between SQLite and
+    PostgreSQL (and between plans): 30 minutes summed from parts can come out 29.999999999999996
+    on one and 30.000000000000004 on the other, and `minutes(7d) < 30` then picks different
+    accounts. Rounding far below any threshold a rule would write settles it.
+    """
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "settled"
+
+
+SETTLED_DIGITS = 6
+
+
+@compiles(settled, "sqlite")
+def _settled_sqlite(element: settled, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(next(iter(element.clauses)), **kw)
+    return f"round({value}, {SETTLED_DIGITS})"
+
+
+@compiles(settled, "postgresql")
+def _settled_pg(element: settled, compiler: Any, **kw: Any) -> str:
+    # round(double precision, int) does not exist; numeric rounds exactly, then back to float.
+    value = compiler.process(next(iter(element.clauses)), **kw)
+    return f"CAST(round(CAST({value} AS NUMERIC), {SETTLED_DIGITS}) AS DOUBLE PRECISION)"
 
 
 class to_date(FunctionElement[Any]):
