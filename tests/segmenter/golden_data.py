@@ -93,6 +93,9 @@ def _usage() -> list[dict[str, Any]]:
     # Globex: Erin on 5 of the last 30 days, 15 of the 30 before.
     add(2, 22, "erin", [2, 4, 6, 8, 10], "login")
     add(2, 22, "erin", list(range(31, 46)), "login")
+    # Minutes that sum to 0.6000000000000001 in this order, to exactly 0.6 in others.
+    for day, minutes in ((2, 0.1), (4, 0.2), (6, 0.3)):  # days Erin is active anyway
+        add(2, 22, "erin", [day], "reports", events=1, minutes=minutes)
     # Initech: dashboards and automation within its first days (started 19 days ago).
     add(3, None, "ian", [17], "dashboards")
     add(3, None, "ian", [14], "automation")
