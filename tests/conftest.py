@@ -4,6 +4,9 @@ PostgreSQL comes from SMARTSEG_TEST_POSTGRES_URL (an admin URL; `.ci/run` starts
 it). Each test gets its own schema, so tests never see each other's rows. Outside CI a missing
 server skips the PostgreSQL half; in CI (CI=true) it fails, so the PostgreSQL tests can never
 silently stop running.
+
+Also the options of the reliability tests (`--fault-seed`, `--soak-seeds`), and the rule that
+keeps `soak` tests out of every run that does not ask for them.
 """
 
 from __future__ import annotations
@@ -60,3 +63,34 @@ def engine(db_url: str) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("smartseg reliability")
+    group.addoption(
+        "--fault-seed",
+        action="append",
+        type=int,
+        default=[],
+        help="Run the fault and crash tests for this seed only (repeatable); "
+        "SMARTSEG_FAULT_SEEDS=1,2,3 does the same.",
+    )
+    group.addoption(
+        "--soak-seeds",
+        type=int,
+        default=int(os.environ.get("SMARTSEG_SOAK_SEEDS", "200")),
+        help="How many seeds `pytest -m soak` runs (default 200, or SMARTSEG_SOAK_SEEDS).",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soak tests run only when asked for by name (`-m soak`), never in the default suite.
+
+    Done here rather than with `-m "not soak"` in addopts, which any other `-m` on the command
+    line (say `-m postgres`) would replace, quietly pulling two hundred soak seeds in."""
+    if "soak" in (config.option.markexpr or ""):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak") is not None]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if item.get_closest_marker("soak") is None]

@@ -75,30 +75,6 @@ def test_status_before_upgrade_says_what_to_run(
     assert "Traceback" not in err
 
 
-def test_missing_config_file_named_explicitly_exits_2(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--config", "absent.yaml", "status"]) == 2
-    err = capsys.readouterr().err
-    assert "absent.yaml" in err and "smartseg init" in err
-
-
-def test_config_error_names_file_line_and_key_without_traceback(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (workdir / "bad.yaml").write_text("database_url: sqlite:///x.db\nsources:\n  hubpsot: {}\n")
-    assert main(["--config", "bad.yaml", "status"]) == 2
-    err = capsys.readouterr().err
-    assert "bad.yaml" in err and "line 3" in err and "hubpsot" in err
-    assert "Traceback" not in err
-
-
-def test_debug_shows_the_traceback(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (workdir / "bad.yaml").write_text("sources: [\n")
-    assert main(["--debug", "--config", "bad.yaml", "status"]) == 2
-    assert "Traceback" in capsys.readouterr().err
-
-
 def test_database_password_never_reaches_the_terminal(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,8 @@ def _env_database_url(url: str) -> str:
         TypeAdapter(DatabaseUrl).validate_python(url)
     except ValidationError:
         raise ConfigError(
-            "environment variable SMARTSEG_DATABASE_URL is not a database URL; expected "
-            "something like sqlite:///smartseg.db or postgresql+psycopg://user@host/db",
+            "environment variable SMARTSEG_DATABASE_URL is not a SQLite or PostgreSQL URL; "
+            "expected something like sqlite:///smartseg.db or postgresql+psycopg://user@host/db",
             expected="a database URL",
         ) from None
     password = make_url(url).password
@@ -254,6 +255,8 @@ def _describe(error: Mapping[str, Any], place: _Place) -> tuple[str, str]:
         expected = f"a number {bound}"
     elif kind == "string_too_short":
         expected = "a non-empty value"
+    elif kind == "string_pattern_mismatch":
+        expected = _pattern_phrase(str(ctx.get("pattern", "")))
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
         return message[:1].lower() + message[1:], ""
@@ -264,6 +267,18 @@ def _describe(error: Mapping[str, Any], place: _Place) -> tuple[str, str]:
     if ctx.get("reason"):
         message += f" ({ctx['reason']})"
     return message, expected
+
+
+_NAME_PATTERN = re.compile(r"^\^\[a-z\]\[a-z0-9_\](?:\*|\{0,(\d+)\})\$$")
+
+
+def _pattern_phrase(pattern: str) -> str:
+    """What a regex-constrained value looks like, in words for the key patterns config uses."""
+    found = _NAME_PATTERN.match(pattern)
+    if found is None:
+        return f"text matching {pattern}"
+    longest = f" (at most {int(found.group(1)) + 1} characters)" if found.group(1) else ""
+    return f"a name of lower-case letters, digits and _, starting with a letter{longest}"
 
 
 @dataclass(frozen=True)

@@ -96,11 +96,13 @@ def _check_database_url(value: str) -> str:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        make_url(value)
+        url = make_url(value)
     except ArgumentError:
         raise _fail(
             "database_url", "a database URL like sqlite:///smartseg.db or postgresql+psycopg://..."
         ) from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise _fail("database_url", "a sqlite:// or postgresql:// database URL")
     return value
 
 

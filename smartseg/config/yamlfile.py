@@ -178,29 +178,40 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: Path) -> ConfigErr
     )
 
 
-def read_yaml(path: Path) -> YamlDocument:
-    """Parse `path` as one YAML mapping, turning every parse problem into a ConfigError."""
+_SETTINGS = "a mapping of settings such as `sources:` (run `smartseg init` for a starter config)"
+
+
+def read_yaml(path: Path, *, expected: str = _SETTINGS) -> YamlDocument:
+    """Parse `path` as one YAML mapping, turning every parse problem into a ConfigError.
+
+    `expected` says what the file should hold, for the message about an empty file.
+    """
     text = _read_text(path)
-    loader = PositionLoader(text)
+    loader: PositionLoader | None = None
     try:
+        # The reader checks every character as the loader is built, so that is inside the try.
+        loader = PositionLoader(text)
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, text, path) from None
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
         raise ConfigError(
-            f"invalid YAML: character {exc.character!r} is not allowed in a YAML file",
+            f"invalid YAML: character U+{exc.character:04X} is not allowed in a YAML file "
+            "(binary data, or text saved as UTF-16?)",
             file=path,
             line=line,
         ) from None
-    finally:
-        loader.dispose()
-    if data is None:
+    except RecursionError:
+        # PyYAML parses nested collections recursively; thousands of `[` exhaust the stack.
         raise ConfigError(
-            "the file is empty; expected a mapping of settings such as `sources:` "
-            "(run `smartseg init` for a starter config)",
-            file=path,
-        )
+            "invalid YAML: lists or mappings are nested too deeply to read", file=path
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if data is None:
+        raise ConfigError(f"the file is empty; expected {expected}", file=path)
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"the value {str(data)[:40]!r}"
         raise ConfigError(

@@ -23,7 +23,7 @@ from simple_salesforce import exceptions as sf_errors
 from smartseg.errors import SmartsegError
 from smartseg.logs import redact
 
-__all__ = ["Action", "ConnectorError", "Decision", "Failure", "classify"]
+__all__ = ["Action", "ConnectorError", "Decision", "Failure", "MalformedResponse", "classify"]
 
 
 class Action(Enum):
@@ -58,6 +58,11 @@ class ConnectorError(SmartsegError):
         super().__init__(f"{source} {stream}: {decision.message}")
 
 
+class MalformedResponse(Exception):
+    """A response the SDK accepted but that lacks what the API documents: a body cut short or
+    an HTML page in place of JSON leaves the SDK's model empty rather than raising."""
+
+
 _TRANSPORT = (
     requests.ConnectionError,
     requests.Timeout,
@@ -79,6 +84,18 @@ def classify(exc: BaseException) -> Decision:
         return Decision(Action.RETRY, Failure.TRANSIENT, f"connection failed: {_short(exc)}")
     if isinstance(exc, json.JSONDecodeError):
         return Decision(Action.RETRY, Failure.TRANSIENT, "the response was not complete JSON")
+    if isinstance(exc, MalformedResponse):
+        return Decision(Action.RETRY, Failure.TRANSIENT, _short(exc))
+    vendor = _sdk_that_raised(exc)
+    if vendor is not None and isinstance(exc, KeyError | AttributeError | TypeError | ValueError):
+        # The SDK looked for a field its API documents and did not find it (or found the wrong
+        # type): a response cut short, or changed by a proxy or an API change.
+        return Decision(
+            Action.RETRY,
+            Failure.TRANSIENT,
+            f"{vendor}'s response did not have its documented shape "
+            f"({type(exc).__name__}: {_short(exc, 120)})",
+        )
     if isinstance(exc, sf_errors.SalesforceError):
         return _salesforce(exc)
     if isinstance(exc, stripe.StripeError):
@@ -88,6 +105,21 @@ def classify(exc: BaseException) -> Decision:
     return Decision(
         Action.FAIL, Failure.TRANSIENT, f"unexpected {type(exc).__name__}: {_short(exc)}"
     )
+
+
+_SDK_VENDORS = {"simple_salesforce": "Salesforce", "stripe": "Stripe", "hubspot": "HubSpot"}
+
+
+def _sdk_that_raised(exc: BaseException) -> str | None:
+    """The vendor whose SDK was running when `exc` was raised (it may have been raised in a
+    helper the SDK called, such as six), if any."""
+    frame = exc.__traceback__
+    vendor = None
+    while frame is not None:
+        module = str(frame.tb_frame.f_globals.get("__name__", ""))
+        vendor = _SDK_VENDORS.get(module.partition(".")[0], vendor)
+        frame = frame.tb_next
+    return vendor
 
 
 def _salesforce(exc: sf_errors.SalesforceError) -> Decision:
@@ -151,6 +183,14 @@ def _stripe(exc: stripe.StripeError) -> Decision:
         )
     if isinstance(status, int) and status >= 500:
         return Decision(Action.RETRY, Failure.TRANSIENT, f"Stripe answered {status}", status=status)
+    if isinstance(exc, stripe.APIError) and str(exc.user_message).startswith("Invalid response"):
+        # The SDK quotes the whole body it could not parse: customer data, never worth a log line.
+        return Decision(
+            Action.RETRY,
+            Failure.TRANSIENT,
+            "Stripe's response was not complete JSON",
+            status=status,
+        )
     return Decision(Action.FAIL, Failure.DATA, f"Stripe: {_short(exc.user_message)}", status=status)
 
 
@@ -178,6 +218,11 @@ def _hubspot(exc: BaseException) -> Decision:
             f"HubSpot rate limit ({policy or 'unknown'})",
             wait,
             429,
+        )
+    if status == 0:  # raised by the SDK itself: the body did not fit its models
+        reason = _short(getattr(exc, "reason", "") or "")
+        return Decision(
+            Action.RETRY, Failure.TRANSIENT, f"HubSpot's response could not be read ({reason})"
         )
     if status == 401:
         return Decision(

@@ -118,11 +118,16 @@ class Record:
 @dataclass(frozen=True, slots=True)
 class Block:
     """Consecutive rows as Arrow arrays, one per requested column (None where absent);
-    `first` is the number of its first row."""
+    `first` is the number of its first row, `numbers` each row's number when rows set aside
+    as malformed sat between them."""
 
     first: int
     arrays: tuple[pa.Array | None, ...]
     length: int
+    numbers: tuple[int, ...] | None = None
+
+    def number(self, offset: int) -> int:
+        return self.first + offset if self.numbers is None else self.numbers[offset]
 
 
 Piece = tuple[list[dict[str, Any]], list[Reject]]
@@ -236,14 +241,48 @@ def _csv_blocks(
     header = _csv_header(path, columns, error)
     picks = resolve_columns(header, columns, where=str(path), error=error, file=path)
     names = [header[at] for at in sorted({at for at in picks if at is not None})]
-    seen = [0]  # rows handed out so far, to place rows the parser sets aside
-    malformed: list[Reject] = []
+    seen = [0]  # rows handed out so far, good and set aside
+    malformed: list[pacsv.InvalidRow] = []
+    # pyarrow sets rows with the wrong number of fields aside without saying where they were
+    # (InvalidRow.number is None when streaming), so once it sets one aside the file is read
+    # again to find their numbers; then good rows are numbered around them.
+    misfits: list[int] | None = None
+    good = [0]  # good rows handed out so far
 
     def set_aside(row: pacsv.InvalidRow) -> str:
         if row.text.strip():
-            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
-            malformed.append(Reject(path, seen[0] + len(malformed) + 1, reason, excerpt(row.text)))
+            malformed.append(row)
         return "skip"
+
+    cursor = [0, 0]  # the number of the last good row, and how many misfits lie before it
+
+    def good_numbers(count: int) -> tuple[int, ...]:
+        """The numbers of the next `count` good rows: the numbers that are not misfits."""
+        assert misfits is not None
+        number, k = cursor
+        numbers = []
+        for _ in range(count):
+            number += 1
+            while k < len(misfits) and misfits[k] <= number:
+                if misfits[k] == number:  # that row was set aside: the good row is the next
+                    number += 1
+                k += 1
+            numbers.append(number)
+        cursor[:] = [number, k]
+        return tuple(numbers)
+
+    def rejects() -> Iterator[Reject]:
+        nonlocal misfits
+        if malformed and misfits is None:
+            misfits = _misfit_rows(path, len(header))
+            cursor[:] = [good[0], 0]  # every row handed out so far came before the first
+        for row in malformed:
+            at = seen[0] - good[0]  # malformed rows handed out so far
+            number = misfits[at] if misfits is not None and at < len(misfits) else seen[0] + 1
+            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+            yield Reject(path, number, reason, excerpt(row.text))
+            seen[0] += 1
+        malformed.clear()
 
     try:
         reader = pacsv.open_csv(
@@ -259,21 +298,41 @@ def _csv_blocks(
         )
         position = {name: k for k, name in enumerate(reader.schema.names)}
         for batch in reader:
-            yield from malformed
-            seen[0] += len(malformed)
-            malformed.clear()
+            yield from rejects()
             arrays = tuple(
                 None if at is None else batch.column(position[header[at]]) for at in picks
             )
-            yield Block(seen[0] + 1, arrays, batch.num_rows)
+            if misfits:
+                numbers = good_numbers(batch.num_rows)
+                yield Block(numbers[0] if numbers else 1, arrays, batch.num_rows, numbers)
+            else:
+                yield Block(seen[0] + 1, arrays, batch.num_rows)
             seen[0] += batch.num_rows
-        yield from malformed
+            good[0] += batch.num_rows
+        yield from rejects()
     except (pa.ArrowException, OSError) as exc:
         raise error(
             f"{path}, after row {seen[0]}: not valid CSV ({exc}). To fix: look for an unclosed "
             "quote or a line that is not CSV near that row.",
             file=path,
         ) from None
+
+
+def _misfit_rows(path: Path, expected: int) -> list[int]:
+    """The numbers of the data rows with other than `expected` fields, counted as pyarrow
+    counts rows: blank lines are not rows."""
+    found: list[int] = []
+    number = 0
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
+        rows = csv.reader(text)
+        next(rows, None)  # the header
+        for row in rows:
+            if len(row) != expected and not "".join(row).strip():
+                continue
+            number += 1
+            if len(row) != expected:
+                found.append(number)
+    return found
 
 
 def _csv_header(path: Path, columns: Sequence[Column], error: type[InputError]) -> list[str]:
@@ -362,7 +421,7 @@ def block_records(
     absent = [None] * block.length
     lists = [absent if a is None else a.to_pylist() for a in block.arrays]
     for offset, raw in enumerate(zip(*lists, strict=True)):
-        number = block.first + offset
+        number = block.number(offset)
         values = tuple(v.decode("utf-8", "surrogateescape") if type(v) is bytes else v for v in raw)
         if not any(v not in (None, "") for v in values):
             continue  # a row of empty fields is a blank line

@@ -29,10 +29,10 @@ from sqlalchemy.engine import Connection
 
 from smartseg.config import HubSpotSource
 from smartseg.connectors import hubspot_records as records
-from smartseg.connectors.errors import Action, ConnectorError, Decision, Failure
+from smartseg.connectors.errors import Action, ConnectorError, Decision, Failure, MalformedResponse
 from smartseg.connectors.http import CallCounter
 from smartseg.connectors.retry import DEFAULT_POLICY, RetryPolicy, call
-from smartseg.connectors.stream import Page, ReadContext, WriteResult
+from smartseg.connectors.stream import Page, ReadContext, RecordIssue, WriteResult
 
 __all__ = ["HubSpotClient", "HubSpotStream", "RateLimiter", "hubspot_streams"]
 
@@ -168,6 +168,21 @@ class HubSpotClient:
             return call(attempt, source=SOURCE, stream=stream, policy=self.policy)
         return call(attempt, source=SOURCE, stream=stream, policy=self.policy, sleep=self.sleep)
 
+    def _read(self, fetch: Callable[[], Any], stream: str, *, search: bool = False) -> Any:
+        """`_call` for reads: the response must carry the `results` list every page and batch
+        read documents. The SDK turns a body it cannot parse (cut short, an HTML page) into a
+        model of Nones, which would otherwise read as "no records"."""
+
+        def checked() -> Any:
+            response = fetch()
+            if not isinstance(getattr(response, "results", None), list):
+                raise MalformedResponse(
+                    "HubSpot answered without its list of results (a cut-off or non-JSON body)"
+                )
+            return response
+
+        return self._call(checked, stream, search=search)
+
     def list_page(
         self,
         object_type: str,
@@ -179,7 +194,7 @@ class HubSpotClient:
     ) -> ListPage:
         """One page of live (or archived) records, with associations inline."""
         if object_type == "owners":
-            response = self._call(
+            response = self._read(
                 lambda: self._api("owners", "owners_api").get_page(
                     after=after, limit=LIST_LIMIT, archived=archived,
                     _request_timeout=self.timeout,
@@ -187,7 +202,7 @@ class HubSpotClient:
                 object_type,
             )  # fmt: skip
             return ListPage([_owner(o) for o in response.results], _next(response))
-        response = self._call(
+        response = self._read(
             lambda: self._api(object_type, "basic_api").get_page(
                 limit=LIST_LIMIT, after=after, properties=properties,
                 associations=associations or None, archived=archived,
@@ -209,7 +224,7 @@ class HubSpotClient:
             "limit": SEARCH_LIMIT,
             "after": after or "0",
         }  # fmt: skip
-        response = self._call(
+        response = self._read(
             lambda: self._api(object_type, "search_api").do_search(
                 public_object_search_request=body, _request_timeout=self.timeout
             ),
@@ -235,8 +250,8 @@ class HubSpotClient:
                 )
 
             # Records without associations come back as 207 errors: they simply have none.
-            response = self._call(read, stream)
-            for result in response.results or []:
+            response = self._read(read, stream)
+            for result in response.results:
                 found[str(result._from.id)] = [
                     (str(to.to_object_id),
                      any((t.label or "") == "Primary" for t in to.association_types or []))
@@ -258,7 +273,7 @@ def _record(obj: Any) -> Record:
             (str(a.id), a.type in records.PRIMARY_V3_TYPES) for a in collection.results or []
         ]
     return {
-        "id": str(obj.id),
+        "id": "" if obj.id is None else str(obj.id),
         "properties": dict(obj.properties or {}),
         "updated_at": obj.updated_at,
         "archived_at": obj.archived_at if obj.archived else None,
@@ -315,7 +330,13 @@ class HubSpotStream:
                 yield from self._pages(True, None, lambda more: (None, state if more else swept))
 
     def write(self, connection: Connection, page: Page) -> WriteResult:
-        return self.spec.write(connection, list(page.records), self.clock())
+        records = [r for r in page.records if r["id"]]
+        result = self.spec.write(connection, records, self.clock())
+        result.issues.extend(
+            RecordIssue("?", f"a {self.name} record without an id was skipped")
+            for _ in range(len(page.records) - len(records))
+        )
+        return result
 
     def _sweep_due(self, context: ReadContext) -> bool:
         swept = context.state.get("swept_at")
@@ -424,7 +445,7 @@ class HubSpotStream:
             floor, after, skip = top, None, set(at_top)
 
     def _page(self, rows: list[Record], state: Mapping[str, Any]) -> Page:
-        ids = [r["id"] for r in rows]
+        ids = [r["id"] for r in rows if r["id"]]
         for target in self.spec.associations:
             links = self.client.associations(self.spec.object_type, target, ids, self.name)
             for record in rows:

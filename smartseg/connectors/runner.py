@@ -20,9 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from smartseg.connectors.errors import ConnectorError
+from smartseg.connectors.errors import ConnectorError, Failure
+from smartseg.connectors.files import InputError
 from smartseg.connectors.http import CallCounter
 from smartseg.connectors.stream import Page, ReadContext, Stream, WriteResult
+from smartseg.logs import redact
 from smartseg.store.models import StreamState, table_of
 from smartseg.store.runs import finish_run, start_run
 
@@ -161,6 +163,17 @@ def _pull_stream(
         report.error = exc.decision.message
         report.failure = exc.decision.failure.value
         log.error("%s", exc)
+    except InputError as exc:  # a file or query that cannot be read at all; the rest still runs
+        report.error = str(exc)
+        report.failure = Failure.DATA.value
+        log.error("%s: %s", stream.key, exc)
+    except Exception as exc:
+        # A record no writer expected (or a bug) fails its stream, not the whole pull: the
+        # other streams still run and the run row is finished. The traceback is for --debug.
+        report.error = f"unexpected {type(exc).__name__}: {redact(str(exc))}"
+        report.failure = Failure.TRANSIENT.value
+        log.error("%s: %s", stream.key, report.error)
+        log.debug("%s failed", stream.key, exc_info=True)
     report.api_calls = calls.get(stream.source) - calls_before
     return report
 

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.exceptions import SalesforceError, SalesforceGeneralError
 from sqlalchemy.engine import Connection
 
 from smartseg.config import SalesforceSource
 from smartseg.config.sources import SalesforceClientCredentials, SalesforcePassword
 from smartseg.connectors import records
-from smartseg.connectors.errors import Action, ConnectorError, Decision, Failure
+from smartseg.connectors.errors import Action, ConnectorError, Decision, Failure, MalformedResponse
 from smartseg.connectors.http import CallCounter, PinnedSession
 from smartseg.connectors.retry import DEFAULT_POLICY, RetryPolicy, call
 from smartseg.connectors.salesforce_bulk import read_bulk, split_records
@@ -109,8 +109,14 @@ class SalesforceClient:
 
         def post() -> requests.Response:
             response = self.session.post(url, data=form)
-            if response.status_code >= 500:
-                response.raise_for_status()
+            if response.status_code == 429 or response.status_code >= 500:
+                # As simple-salesforce would raise it, so the error table retries it (honouring
+                # Retry-After). requests' own HTTPError is not in that table: a 503 at sign-in
+                # failed the run at once as an "unexpected HTTPError", and a 429 was reported
+                # as bad credentials.
+                error = SalesforceGeneralError(url, response.status_code, "login", response.content)
+                error.retry_after = response.headers.get("Retry-After")  # type: ignore[attr-defined]
+                raise error
             return response
 
         response = call(post, source=SOURCE, stream="login", policy=self.policy, **self._sleep())
@@ -154,11 +160,13 @@ class SalesforceClient:
         )
 
     def query(self, soql: str, stream: str) -> dict[str, Any]:
-        return self.run(lambda: self.sf.query(soql, include_deleted=True), stream)
+        return self.run(lambda: _query_page(self.sf.query(soql, include_deleted=True)), stream)
 
     def query_more(self, locator: str, stream: str) -> dict[str, Any]:
         return self.run(
-            lambda: self.sf.query_more(locator, identifier_is_url=True, include_deleted=True),
+            lambda: _query_page(
+                self.sf.query_more(locator, identifier_is_url=True, include_deleted=True)
+            ),
             stream,
         )
 
@@ -168,6 +176,13 @@ class SalesforceClient:
 
     def _sleep(self) -> dict[str, Any]:
         return {"sleep": self.sleep} if self.sleep is not None else {}
+
+
+def _query_page(response: Any) -> dict[str, Any]:
+    """A query page, once it holds the list of records every page documents (else retried)."""
+    if not isinstance(response, dict) or not isinstance(response.get("records"), list):
+        raise MalformedResponse("Salesforce answered a query without its list of records")
+    return response
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -89,8 +89,14 @@ class StripeClient:
         """One page of `resource` ("customers", "subscriptions", "invoices", "events") and whether
         more follow."""
         service = getattr(self.sdk.v1, resource)
-        page = self._call(lambda: service.list(dict(params)), stream)
-        return [item.to_dict() for item in page.data], bool(page.has_more)
+
+        def listed() -> tuple[list[dict[str, Any]], bool]:
+            # Read the envelope inside the retried call: a page without `data` (cut short, or
+            # not Stripe's) fails there, in the SDK, and is classified and retried like one.
+            page = service.list(dict(params))
+            return [item.to_dict() for item in page.data], bool(page.has_more)
+
+        return self._call(listed, stream)
 
     def subscription(self, sub_id: str, stream: str) -> dict[str, Any]:
         """The subscription as it is now, expanded as MRR needs it."""
@@ -251,6 +257,10 @@ def _customer_links(link_key: str) -> Writer:
             if not customer.get("id"):
                 result.issues.append(RecordIssue("?", "a customer without an id was skipped"))
                 continue
+            if not isinstance(customer.get("metadata") or {}, dict):
+                result.issues.append(RecordIssue(
+                    str(customer["id"]), "metadata is not an object; matched without it"
+                ))  # fmt: skip
             hint = customer_hint(customer, link_key)
             rows.append({"source": SOURCE, "object": "customer", "source_id": str(customer["id"]),
                          "hint": hint, "updated_at": None})  # fmt: skip
@@ -267,6 +277,8 @@ def customer_hint(customer: Record, link_key: str) -> dict[str, Any]:
     """What the link step matches a Stripe customer by: its Salesforce account named in
     metadata, its workspace id, its email's company domain; plus its name for people."""
     metadata = customer.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        metadata = {}
     hint: dict[str, Any] = {}
     if metadata.get(link_key):
         hint["account_ref"] = f"salesforce:{metadata[link_key]}"

@@ -7,7 +7,8 @@ not yet committed. Raw event files are aggregated per file into daily rows, so o
 events must live in one file (the product's exports are split by day); a day split across two
 files would keep only the later file's totals. A warehouse query is re-run on every pull and
 upserted, which writes only what changed. Malformed rows are reported per row; the good rows of
-the same file are stored.
+the same file are stored. A file that cannot be read at all is reported by name, the other files
+still load, and the stream ends failed so the run says so.
 """
 
 from __future__ import annotations
@@ -82,16 +83,34 @@ class FileStream:
 
     def read(self, context: ReadContext) -> Iterator[Page]:
         loaded: dict[str, str] = dict(context.state.get("files", {}))
+        unreadable: list[tuple[str, str]] = []  # (file name, why)
         for path in expand_paths(self.spec.path, error=_ERRORS[self.source]):
             fingerprint = file_fingerprint(path)
             if not context.full and loaded.get(str(path)) == fingerprint:
                 continue
-            for rows, rejects, last in self._chunks(self.spec.model_copy(update={"path": path})):
-                state = None
-                if last:  # the file counts as loaded only once its last rows commit
-                    loaded[str(path)] = fingerprint
-                    state = {"files": dict(loaded)}
-                yield Page(records=rows, state=state, issues=_issues(rejects))
+            try:
+                for rows, rejects, last in self._chunks(
+                    self.spec.model_copy(update={"path": path})
+                ):
+                    state = None
+                    if last:  # the file counts as loaded only once its last rows commit
+                        loaded[str(path)] = fingerprint
+                        state = {"files": dict(loaded)}
+                    yield Page(records=rows, state=state, issues=_issues(rejects))
+            except InputError as exc:
+                # One bad export must not hold back the others: it is reported, the rest load,
+                # and it is read again next run (its fingerprint was not saved).
+                unreadable.append((path.name, str(exc)))
+                yield Page(records=[], issues=[RecordIssue(path.name, str(exc))])
+        if len(unreadable) == 1:
+            raise _ERRORS[self.source](unreadable[0][1])
+        if unreadable:
+            names = ", ".join(name for name, _ in unreadable[:10])
+            more = ", ..." if len(unreadable) > 10 else ""
+            raise _ERRORS[self.source](
+                f"{len(unreadable)} files could not be read ({names}{more}); each is listed "
+                "with its reason among the skipped records"
+            )
 
     def _chunks(
         self, spec: UsageFile | FileInput

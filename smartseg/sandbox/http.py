@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import http
 import json
 import logging
 import random
@@ -39,6 +40,7 @@ __all__ = [
     "Response",
     "Router",
     "TlsFiles",
+    "html_page",
     "json_response",
     "make_tls",
     "parse_fault_spec",
@@ -48,7 +50,19 @@ JsonObj = Any
 log = logging.getLogger("smartseg.sandbox")
 
 # Request-level faults, plus "partial" which batch handlers consult per item (Request.item_fails).
-FAULT_KINDS = ("429", "500", "503", "slow", "drop", "expire", "partial")
+# "html" answers as a proxy in front of the API would (an HTML error page with `status`);
+# "truncate" sends a complete HTTP response whose body is cut in half (JSON that ends early);
+# "edit" passes the JSON body through the rule's `edit` function (a record missing a field, a
+# value of the wrong type: what a vendor's bug or an API change looks like on the wire).
+FAULT_KINDS = (
+    "429", "500", "503", "slow", "drop", "expire", "partial", "html", "truncate", "edit",
+)  # fmt: skip
+
+_HTML_PAGE = (
+    "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
 
 
 @dataclass(slots=True)
@@ -66,6 +80,16 @@ def json_response(
     merged = {"Content-Type": "application/json;charset=UTF-8"}
     merged.update(headers or {})
     return Response(status, body, merged)
+
+
+def html_page(status: int) -> Response:
+    """The HTML error page a load balancer or proxy answers with when the API behind it fails."""
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    body = _HTML_PAGE.format(status=status, reason=reason).encode()
+    return Response(status, body, {"Content-Type": "text/html", "Server": "nginx"})
 
 
 class HttpError(Exception):
@@ -160,7 +184,9 @@ class FaultRule:
 
     kind: one of FAULT_KINDS. method/path: fnmatch globs on the request's method and route
     template (or raw path). It fires on matching requests after the first `after`, on every
-    `every`-th one or with `probability`, at most `times` times (None: no limit).
+    `every`-th one or with `probability`, at most `times` times (None: no limit). `status` is
+    the status of the "html" kind's page; `edit` (in-process rules only) rewrites the parsed
+    JSON body for the "edit" kind and returns what to send.
     """
 
     kind: str
@@ -172,6 +198,8 @@ class FaultRule:
     times: int | None = None
     retry_after: float = 1.0
     delay: float = 0.5
+    status: int = 502
+    edit: Callable[[JsonObj], JsonObj] | None = None
     seen: int = 0
     fired: int = 0
 
@@ -180,6 +208,9 @@ class FaultRule:
             raise ValueError(
                 f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}"
             )
+        has_edit = self.edit is not None
+        if (self.kind == "edit") != has_edit or (has_edit and not callable(self.edit)):
+            raise ValueError('an "edit" fault needs an edit function, and only it takes one')
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability must be between 0 and 1, not {self.probability}")
 
@@ -218,7 +249,7 @@ def parse_fault_spec(spec: str) -> dict[str, list[FaultRule]]:
             if (
                 not eq
                 or key not in FaultRule.__dataclass_fields__
-                or key in ("kind", "seen", "fired")
+                or key in ("kind", "edit", "seen", "fired")
             ):
                 raise ValueError(f"fault {raw!r}: bad option {option!r}")
             kwargs[key] = _coerce_option(key, value)
@@ -229,7 +260,7 @@ def parse_fault_spec(spec: str) -> dict[str, list[FaultRule]]:
 def _coerce_option(key: str, value: str) -> Any:
     if key in ("method", "path"):
         return value
-    if key in ("every", "after", "times"):
+    if key in ("every", "after", "times", "status"):
         return int(value)
     return float(value)
 
@@ -440,6 +471,8 @@ class ApiServer:
                 return self.error_response(429, "rate_limited", retry_after=fault.retry_after), None
             if fault.kind in ("500", "503"):
                 return self.error_response(int(fault.kind), "server_error"), None
+            if fault.kind == "html":
+                return html_page(fault.status), None
             if fault.kind == "slow":
                 time.sleep(fault.delay)
             elif fault.kind == "expire":
@@ -449,6 +482,11 @@ class ApiServer:
             return denied, None
         response = self._run(handler, request)
         self.decorate(request, response)
+        if fault is not None and fault.kind == "truncate":
+            response.body = response.body[: len(response.body) // 2]
+        elif fault is not None and fault.kind == "edit" and fault.edit and response.body:
+            edited = fault.edit(json.loads(response.body))
+            response.body = json.dumps(edited, separators=(",", ":"), default=str).encode()
         return response, fault if fault is not None and fault.kind == "drop" else None
 
     def _run(self, handler: Handler, request: Request) -> Response:

@@ -192,7 +192,7 @@ def load_rules(directory: Path, catalogue: Catalogue | None = None) -> RuleSet:
     metrics: dict[str, NamedMetric] = {}
     where: dict[str, str] = {}
     for path in files:
-        document = read_yaml(path)
+        document = read_yaml(path, expected="`segments:` (a list of rules) or `metrics:`")
         try:
             parsed = SegmentsFile.model_validate(document.data)
         except ValidationError as exc:

@@ -131,7 +131,7 @@ def load_playbooks(directory: Path, rules: RuleSet) -> list[Playbook]:
     seen: dict[str, str] = {}
     out: list[Playbook] = []
     for path in sorted(p for p in directory.glob("*.y*ml") if p.is_file()):
-        document = read_yaml(path)
+        document = read_yaml(path, expected="`playbooks:` (a list of playbooks)")
         try:
             parsed = PlaybooksFile.model_validate(document.data)
         except ValidationError as exc:

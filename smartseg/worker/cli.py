@@ -76,10 +76,10 @@ def _root(
     ] = False,
 ) -> None:
     setup_logging("DEBUG" if debug else log_level)
-    if not debug:
-        # Libraries narrate routine steps at INFO (each migration context, each connection).
-        for name in ("alembic", "urllib3", "stripe", "simple_salesforce"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    # Libraries narrate routine steps at INFO (each migration context, each connection); only
+    # --debug shows them. Set both ways, since `main()` may run more than once in a process.
+    for name in ("alembic", "urllib3", "stripe", "simple_salesforce"):
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
     ctx.obj = AppContext(config_path=config, debug=debug)
 
 
@@ -298,7 +298,7 @@ def crm_setup(ctx: typer.Context, as_json: Json = False) -> None:
 
 @segments_app.command("check")
 def segments_check(ctx: typer.Context, as_json: Json = False) -> None:
-    """Validate every rule and metric; exit 2 with the file, line and spot of a problem."""
+    """Validate every rule, metric and playbook; exit 2 naming the file, line and spot."""
     result = segments.check(ctx.obj)
     if as_json:
         _print_json(result)

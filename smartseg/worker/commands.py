@@ -23,9 +23,9 @@ from smartseg.connectors.pull import run_pull
 from smartseg.errors import ConfigError, SmartsegError
 from smartseg.sandbox import credentials
 from smartseg.sandbox.app import Sandbox, SandboxError
-from smartseg.store import Run, current_revision, head_revision, redacted_url, upgrade
+from smartseg.store import Run, head_revision, redacted_url, upgrade
 from smartseg.store.models import Lease
-from smartseg.worker.context import AppContext
+from smartseg.worker.context import AppContext, schema_revision
 
 __all__ = [
     "db_upgrade",
@@ -89,33 +89,10 @@ def db_upgrade(context: AppContext) -> dict[str, Any]:
     return {"database": redacted_url(engine.url), "revision": revision}
 
 
-def _revision(engine: Engine) -> str:
-    """The schema revision; a database smartseg never migrated is an error saying what to run."""
-    revision = current_revision(engine)
-    if revision is None or not sa.inspect(engine).has_table("run"):
-        raise SmartsegError(
-            f"the database {redacted_url(engine.url)} has no smartseg schema yet; "
-            "run `smartseg db upgrade` (or `smartseg demo`) first"
-        )
-    return revision
-
-
-def _migrated(context: AppContext) -> Engine:
-    """The engine, once its schema is known to be current; otherwise say what to run."""
-    engine = context.engine()
-    revision = _revision(engine)
-    if revision != head_revision():
-        raise SmartsegError(
-            f"the database {redacted_url(engine.url)} is at schema revision {revision}, "
-            f"this smartseg needs {head_revision()}; run `smartseg db upgrade`"
-        )
-    return engine
-
-
 def status(context: AppContext, *, limit: int = 20) -> dict[str, Any]:
     """The schema revision, the last run of each kind and job, job leases, and recent runs."""
     engine = context.engine()
-    revision = _revision(engine)
+    revision = schema_revision(engine)
     with Session(engine) as session:
         runs = session.exec(
             select(Run).order_by(col(Run.started_at).desc(), col(Run.id).desc()).limit(limit)
@@ -348,7 +325,7 @@ def pull(
     context: AppContext, *, sources: list[str], full: bool, show_progress: bool
 ) -> dict[str, Any]:
     """Run a pull; a progress line per stream on a terminal."""
-    engine = _migrated(context)
+    engine = context.migrated_engine()
     config = context.config()
     if not (show_progress and sys.stderr.isatty()):
         return run_pull(engine, config, clock=_now, sources=sources, full=full).as_dict()
@@ -379,6 +356,8 @@ def print_pull(result: dict[str, Any]) -> None:
         for key, s in result["streams"].items():
             print("\t".join((key, *(str(s[k]) for k in columns), s.get("error", ""))))
         print(f"run\t{result['run_id']}\tunmatched\t{result['unmatched']}")
+        for line in _skipped_lines(result):
+            print(line)
         return
     console = Console()
     table = Table(
@@ -390,11 +369,24 @@ def print_pull(result: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"run {result['run_id']}: {result['unmatched']:,} records match no account "
                   "(`smartseg pull --unmatched` lists them)")  # fmt: skip
+    for line in _skipped_lines(result):
+        console.print(line, markup=False, highlight=False)
+
+
+def _skipped_lines(result: dict[str, Any], shown: int = 5) -> Iterator[str]:
+    """The first records each stream set aside, and why: enough to find the bad rows."""
+    for key, stream in result["streams"].items():
+        issues = stream.get("issues") or []
+        for issue in issues[:shown]:
+            yield f"skipped\t{key}\t{issue['id']}\t{issue['reason']}"
+        if stream["skipped"] > shown:
+            kept = f"`smartseg status --json` keeps the first {len(issues)}"
+            yield f"skipped\t{key}\t... {stream['skipped'] - shown:,} more ({kept})"
 
 
 def unmatched(context: AppContext, limit: int = 200) -> dict[str, Any]:
     """Counts of unmatched records per table, and the unmatched source records themselves."""
-    engine = _migrated(context)
+    engine = context.migrated_engine()
     with engine.connect() as connection:
         counts = unmatched_counts(connection)
         records = unmatched_links(connection, limit=limit)

@@ -6,12 +6,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smartseg.config import Config, load_config
-from smartseg.store import database_url, make_engine
+from smartseg.errors import ConfigError, SmartsegError
+from smartseg.logs import redact
+from smartseg.store import current_revision, database_url, head_revision, make_engine, redacted_url
 
-__all__ = ["DEFAULT_CONFIG_PATH", "AppContext"]
+__all__ = ["DEFAULT_CONFIG_PATH", "AppContext", "schema_revision"]
 
 DEFAULT_CONFIG_PATH = Path("config/smartseg.yaml")
 
@@ -45,6 +48,42 @@ class AppContext:
         return database_url(config.database_url if config else None, os.environ)
 
     def engine(self) -> Engine:
+        """The database engine, once one connection has worked; else a ConfigError naming the
+        database (password masked) and the driver's reason, rather than a driver traceback."""
         if self._engine is None:
-            self._engine = make_engine(self.database_url())
+            engine = make_engine(self.database_url())
+            try:
+                with engine.connect():
+                    pass
+            except sa.exc.DBAPIError as exc:
+                engine.dispose()
+                reason = redact(str(exc.orig or exc).strip().splitlines()[0])
+                raise ConfigError(
+                    f"cannot open the database {redacted_url(engine.url)} ({reason}). Check "
+                    "database_url in the config or SMARTSEG_DATABASE_URL, and that the "
+                    "database server is running"
+                ) from None
+            self._engine = engine
         return self._engine
+
+    def migrated_engine(self) -> Engine:
+        """The engine, once its schema is known to be current; otherwise say what to run."""
+        engine = self.engine()
+        revision = schema_revision(engine)
+        if revision != head_revision():
+            raise SmartsegError(
+                f"the database {redacted_url(engine.url)} is at schema revision {revision}, "
+                f"this smartseg needs {head_revision()}; run `smartseg db upgrade`"
+            )
+        return engine
+
+
+def schema_revision(engine: Engine) -> str:
+    """The schema revision; a database smartseg never migrated is an error saying what to run."""
+    revision = current_revision(engine)
+    if revision is None or not sa.inspect(engine).has_table("run"):
+        raise SmartsegError(
+            f"the database {redacted_url(engine.url)} has no smartseg schema yet; "
+            "run `smartseg db upgrade` (or `smartseg demo`) first"
+        )
+    return revision

@@ -23,6 +23,7 @@ from smartseg.segmenter.evaluate import EvaluationResult, evaluate, last_evaluat
 from smartseg.segmenter.explain import Explanation, Preview, explain, preview
 from smartseg.segmenter.rules import RuleSet, load_rules
 from smartseg.store.models import Membership, table_of
+from smartseg.sync.playbooks import load_playbooks
 from smartseg.worker.context import AppContext
 
 __all__ = [
@@ -67,10 +68,14 @@ def rules_for(config: Config) -> RuleSet:
 
 
 def check(context: AppContext) -> dict[str, Any]:
-    rules = rules_for(context.config())
+    """Load and check every rule, metric and playbook (playbooks name segments and fields)."""
+    config = context.config()
+    rules = rules_for(config)
+    playbooks = load_playbooks(config.playbooks_dir, rules)
     return {
         "segments": len(rules.segments),
         "metrics": len(rules.metrics),
+        "playbooks": len(playbooks),
         "files": [str(f) for f in rules.files],
         "catalogue": sorted({c for r in rules.segments for c in r.spec.catalogue}),
     }
@@ -97,7 +102,7 @@ def run_evaluate(context: AppContext, *, as_of: str | None = None) -> Evaluation
     config = context.config()
     rules = rules_for(config)
     moment = evaluation_time(config, as_of, _now)
-    return evaluate(context.engine(), rules, as_of=moment, tz=config.tz)
+    return evaluate(context.migrated_engine(), rules, as_of=moment, tz=config.tz)
 
 
 def print_evaluation(result: EvaluationResult) -> None:
@@ -118,7 +123,7 @@ def print_evaluation(result: EvaluationResult) -> None:
 def list_segments(context: AppContext) -> dict[str, Any]:
     """Each configured segment with its size and the changes of the last evaluation."""
     rules = rules_for(context.config())
-    engine = context.engine()
+    engine = context.migrated_engine()
     last = last_evaluation(engine)
     m = table_of(Membership)
     sizes: dict[str, int] = {}
@@ -178,7 +183,7 @@ def _day(config: Config, as_of: str | None) -> dt.date:
 def run_preview(context: AppContext, key: str, *, as_of: str | None, limit: int) -> Preview:
     config = context.config()
     return preview(
-        context.engine(), rules_for(config), key, day=_day(config, as_of), tz=config.tz,
+        context.migrated_engine(), rules_for(config), key, day=_day(config, as_of), tz=config.tz,
         limit=limit,
     )  # fmt: skip
 
@@ -209,7 +214,12 @@ def preview_json(result: Preview) -> dict[str, Any]:
 def run_explain(context: AppContext, key: str, ref: str, *, as_of: str | None) -> Explanation:
     config = context.config()
     return explain(
-        context.engine(), rules_for(config), key, ref, day=_day(config, as_of), tz=config.tz
+        context.migrated_engine(),
+        rules_for(config),
+        key,
+        ref,
+        day=_day(config, as_of),
+        tz=config.tz,
     )
 
 
@@ -252,5 +262,5 @@ def explanation_json(result: Explanation) -> dict[str, Any]:
 def echo_check(result: dict[str, Any]) -> None:
     typer.echo(
         f"{result['segments']} segments and {result['metrics']} metrics in "
-        f"{len(result['files'])} files are valid."
+        f"{len(result['files'])} files are valid, and {result['playbooks']} playbooks."
     )

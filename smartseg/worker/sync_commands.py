@@ -55,7 +55,7 @@ def run_sync(context: AppContext, *, dry_run: bool = False) -> SyncResult:
     rules = rules_for(config)
     playbooks = load_playbooks(config.playbooks_dir, rules)
     now = _now()
-    engine = context.engine()
+    engine = context.migrated_engine()
     plan = plan_sync(engine, config, rules, playbooks, now=now)
     targets = build_targets(config)
     return execute(engine, plan, targets, now=now, dry_run=dry_run)

@@ -151,7 +151,3 @@ def test_a_port_in_use_names_the_flag_to_change(tmp_path: Path) -> None:
         with pytest.raises(SandboxError, match="--hubspot-port"):
             box.start()
     assert box.salesforce is None  # nothing left running
-
-
-def test_sandbox_binds_loopback_by_default() -> None:
-    assert Sandbox().host == "127.0.0.1"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from smartseg.errors import ConfigError
 from smartseg.segmenter.check import RuleError
 from smartseg.segmenter.rules import load_rules
 from smartseg.worker.cli import main
@@ -90,25 +89,6 @@ def test_null_comparison_suggests_is_null(tmp_path: Path) -> None:
     assert "is null" in error.message
 
 
-def test_unknown_segment_reference(tmp_path: Path) -> None:
-    error = rule_error(tmp_path, "in_segment('gld')")
-    assert "unknown segment 'gld'" in error.message
-
-
-def test_cycle_between_segments_is_named(tmp_path: Path) -> None:
-    folder = write(
-        tmp_path,
-        "segments:\n"
-        "  - {key: a, name: A, when: \"in_segment('b')\"}\n"
-        "  - {key: b, name: B, when: \"in_segment('c') and seats > 1\"}\n"
-        "  - {key: c, name: C, when: \"in_segment('a')\"}\n",
-    )
-    with pytest.raises(RuleError) as caught:
-        load_rules(folder)
-    assert "circle" in caught.value.message
-    assert all(k in caught.value.message for k in ("a", "b", "c"))
-
-
 def test_metric_that_refers_to_itself_is_named(tmp_path: Path) -> None:
     error = rule_error(tmp_path, "m1 > 1", extra="metrics:\n  m1: m2 + 1\n  m2: m1 * 2\n")
     assert "refers to itself" in error.message
@@ -139,44 +119,6 @@ def test_block_scalar_rule_maps_to_the_right_line(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as caught:
         load_rules(folder)
     assert (caught.value.line, caught.value.column) == (6, 11)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("segments:\n  - {key: a, name: A, when: 'seats > 1', colour: red}\n", "unknown key"),
-        ("segments:\n  - {key: a, name: A, level: company, when: 'seats > 1'}\n", "level"),
-        ("segments:\n  - {key: Bad Key, name: A, when: 'seats > 1'}\n", "key"),
-        ("segments:\n  - {key: a, name: A}\n", "neither a `when:` rule nor an `include:`"),
-        (
-            "segments:\n  - {key: a, name: A, when: 'seats > 1'}\n"
-            "  - {key: a, name: B, when: 'seats > 2'}\n",
-            "used twice",
-        ),
-        ("segments:\n  - {key: a, name: A, when: '  '}\n", "empty"),
-        ("segments: [\n", "YAML"),
-    ],
-)
-def test_malformed_segment_files_are_located(tmp_path: Path, text: str, expected: str) -> None:
-    folder = write(tmp_path, text)
-    with pytest.raises(ConfigError) as caught:
-        load_rules(folder)
-    assert expected.lower() in str(caught.value).lower()
-    assert caught.value.file is not None and caught.value.file.name == "rules.yaml"
-    assert caught.value.line is not None
-
-
-def test_segments_check_exits_2_with_the_problem(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    write(tmp_path, "segments:\n  - {key: a, name: A, when: \"edtion = 'Gold'\"}\n")
-    config = tmp_path / "smartseg.yaml"
-    config.write_text("database_url: sqlite:///x.db\n")
-    code = main(["--config", str(config), "segments", "check"])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "did you mean 'edition'" in err
-    assert "line 2" in err and "rule a" in err
 
 
 def test_segments_check_passes_on_valid_rules(
