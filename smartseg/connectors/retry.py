@@ -100,12 +100,23 @@ def call(
     except Exception as exc:
         decision = classify(exc)
         if decision.action is not Action.FAIL:
+            asked = decision.retry_after
+            if decision.action is not Action.RETRY:
+                message = (
+                    f"{decision.message}; signing in again did not help, check the credentials"
+                )
+            elif asked is not None and asked > policy.max_retry_after:
+                # Given up at once, not after `attempts` tries: say so, and what happens next.
+                message = (
+                    f"{decision.message}: the server asked to wait {asked:g}s, longer than the "
+                    f"{policy.max_retry_after:g}s smartseg waits; the next run tries again"
+                )
+            else:
+                message = f"{decision.message} (gave up after {policy.attempts} attempts)"
             decision = Decision(
                 Action.FAIL,
                 decision.failure if decision.action is Action.RETRY else Failure.CONFIG,
-                f"{decision.message} (gave up after {policy.attempts} attempts)"
-                if decision.action is Action.RETRY
-                else f"{decision.message}; signing in again did not help, check the credentials",
+                message,
                 decision.retry_after,
                 decision.status,
             )

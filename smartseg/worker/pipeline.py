@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from smartseg.config import Config
 from smartseg.connectors.pull import run_pull
+from smartseg.connectors.runner import PullResult
 from smartseg.errors import SmartsegError
 from smartseg.segmenter.evaluate import evaluate
 from smartseg.store import upgrade
@@ -25,8 +26,8 @@ from smartseg.sync.run import execute
 from smartseg.worker.segments import rules_for
 from smartseg.worker.sync_commands import build_targets
 
-__all__ = ["STEPS", "PipelineResult", "StepFailed", "evaluate_step", "pull_step",
-           "run_pipeline", "sync_step"]  # fmt: skip
+__all__ = ["STEPS", "PipelineResult", "StepFailed", "evaluate_step", "pull_failure",
+           "pull_step", "run_pipeline", "sync_step"]  # fmt: skip
 
 Clock = Callable[[], dt.datetime]
 
@@ -46,13 +47,24 @@ class PipelineResult:
         return self.failed_step is None
 
 
+def pull_failure(result: PullResult) -> StepFailed:
+    """Which streams failed and, once each, why.
+
+    The reasons belong in the step's own error: it is what `smartseg status`, /healthz and the
+    job log show. Naming only the streams left a revoked token or a wrong field name to be dug
+    out of the pull's run row."""
+    failed = [key for key, stream in result.streams.items() if stream.error]
+    reasons = list(dict.fromkeys(s.error for s in result.streams.values() if s.error))
+    shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+    return StepFailed(f"pull failed for {', '.join(failed)} (run {result.run_id}): {shown}")
+
+
 def pull_step(engine: Engine, config: Config, clock: Clock) -> dict[str, Any]:
     upgrade(engine)
     result = run_pull(engine, config, clock=clock)
     summary = result.as_dict()
     if not result.ok:
-        failed = [k for k, s in result.streams.items() if s.error]
-        raise StepFailed(f"pull failed for {', '.join(failed)} (run {result.run_id})")
+        raise pull_failure(result)
     return summary
 
 

@@ -62,7 +62,7 @@ from smartseg.store.runs import finish_run, start_run
 from smartseg.worker.commands import summarize_counts
 from smartseg.worker.health import HealthServer, WorkerMetrics
 from smartseg.worker.lease import Heartbeat, Leases
-from smartseg.worker.pipeline import STEPS, StepFailed
+from smartseg.worker.pipeline import STEPS, pull_failure
 
 __all__ = [
     "JOB_RUN_KIND",
@@ -185,8 +185,7 @@ def _pull_source(source: str) -> Step:
     def pull_one(engine: Engine, config: Config, clock: Clock) -> dict[str, Any]:
         result = run_pull(engine, config, clock=clock, sources=[source])
         if not result.ok:
-            failed = [k for k, s in result.streams.items() if s.error]
-            raise StepFailed(f"pull failed for {', '.join(failed)} (run {result.run_id})")
+            raise pull_failure(result)
         return result.as_dict()
 
     return pull_one
