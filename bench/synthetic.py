@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from smartseg.sandbox.population import INDUSTRIES, REGIONS  # the sandbox's own mix
+
 Batch = dict[str, np.ndarray]
 
 AS_OF = dt.datetime(2026, 6, 30, 6, 0, tzinfo=dt.UTC)
@@ -40,22 +42,6 @@ FEATURE_WEIGHTS = (2, 5, 3, 6, 10, 15, 6, 8, 3, 3, 30, 2)
 ACCOUNT_LEVEL_FEATURES = ("email_opened", "email_sent")  # rows with user_key '' (no contact)
 GOLD_FEATURES = ("advanced_reports", "sso")
 ROLES = ("Primary Contact", "Decision Maker", "Executive Sponsor", "Champion")
-INDUSTRIES = (
-    "Software",
-    "Healthcare",
-    "Financial Services",
-    "Retail",
-    "Manufacturing",
-    "Education",
-    "Media",
-    "Logistics",
-)
-REGIONS = {
-    "NA": ("United States", "Canada"),
-    "EMEA": ("United Kingdom", "Germany", "France", "Netherlands", "Sweden"),
-    "APAC": ("Australia", "Japan", "Singapore", "India"),
-    "LATAM": ("Brazil", "Mexico", "Chile"),
-}
 FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Iris", "Jon")
 LAST_NAMES = ("Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito")
 PRICE_PER_SEAT = {"Gold": 60.0, "Silver": 35.0, "Bronze": 15.0, "Free": 0.0}
