@@ -25,6 +25,7 @@ from smartseg.connectors.files import InputError
 from smartseg.connectors.http import CallCounter
 from smartseg.connectors.stream import Page, ReadContext, Stream, WriteResult
 from smartseg.logs import redact
+from smartseg.store.database import refresh_statistics
 from smartseg.store.models import StreamState, table_of
 from smartseg.store.runs import finish_run, start_run
 
@@ -117,6 +118,8 @@ def pull(
     if after is not None:
         with engine.begin() as connection:
             result.unmatched = after(connection)
+    if any(r.created or r.updated or r.deleted for r in result.streams.values()):
+        _refresh_statistics(engine)
     errors = [f"{key}: {r.error}" for key, r in result.streams.items() if r.error]
     finish_run(
         engine,
@@ -128,6 +131,18 @@ def pull(
         error="; ".join(errors) or None,
     )
     return result
+
+
+def _refresh_statistics(engine: Engine) -> None:
+    """The planner's statistics after rows changed (see `refresh_statistics`). Best effort:
+    stale statistics make evaluation slower, never wrong, so a failure here is logged and the
+    pull still succeeds."""
+    try:
+        analyzed = refresh_statistics(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("could not refresh the query planner's statistics: %s", redact(str(exc)))
+        return
+    log.debug("planner statistics refreshed: %s", ", ".join(analyzed) or "none needed")
 
 
 def _pull_stream(

@@ -7,6 +7,7 @@ from smartseg.store.database import (
     database_url,
     make_engine,
     redacted_url,
+    refresh_statistics,
     session_scope,
 )
 from smartseg.store.migrate import current_revision, head_revision, schema_drift, upgrade
@@ -51,6 +52,7 @@ __all__ = [
     "head_revision",
     "make_engine",
     "redacted_url",
+    "refresh_statistics",
     "schema_drift",
     "session_scope",
     "table_of",

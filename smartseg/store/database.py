@@ -12,7 +12,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import URL, make_url
 from sqlmodel import Session
 
-__all__ = ["DEFAULT_DATABASE_URL", "database_url", "make_engine", "redacted_url", "session_scope"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "database_url",
+    "make_engine",
+    "redacted_url",
+    "refresh_statistics",
+    "session_scope",
+]
 
 DEFAULT_DATABASE_URL = "sqlite:///smartseg.db"
 
@@ -72,6 +79,46 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+# Rows SQLite's ANALYZE reads per index: enough for the planner's choices (which index, which
+# join order), a few milliseconds per table however large the store. SQLite before 3.32
+# ignores the pragma and reads whole indexes, which is slower but still right.
+_SQLITE_ANALYSIS_LIMIT = 2000
+
+
+def refresh_statistics(engine: Engine) -> list[str]:
+    """Bring the query planner's statistics up to date after a pull changed the store.
+
+    Evaluation's plans depend on them. Without statistics SQLite cannot skip through
+    ix_usage_account_day by account, so a window scan reads all of history instead of its
+    days, and it drives the start-date windows from usage rather than from accounts (both
+    measured on the bench's stores, whose loader analyzes them the same way). SQLite never
+    gathers statistics on its own; PostgreSQL's autovacuum does, but only some time after
+    a bulk load, so an evaluation right after the first pull would plan blind. Returns the
+    tables analyzed (SQLite: all of them, sampled).
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql(f"PRAGMA analysis_limit={_SQLITE_ANALYSIS_LIMIT}")
+            connection.exec_driver_sql("ANALYZE")
+            return ["*"]
+        # The tables autovacuum would analyze next (more than a tenth of their rows changed
+        # since the last analysis), analyzed now.
+        stale = (
+            connection.execute(
+                sa.text(
+                    "SELECT relname FROM pg_stat_user_tables "
+                    "WHERE schemaname = current_schema() "
+                    "AND n_mod_since_analyze > 50 + 0.1 * n_live_tup ORDER BY relname"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for name in stale:
+            connection.exec_driver_sql(f'ANALYZE "{name}"')
+        return list(stale)
 
 
 @contextmanager

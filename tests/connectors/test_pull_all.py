@@ -138,3 +138,11 @@ def test_usage_nps_and_activity_rows_link_to_accounts(pulled: tuple[Engine, Pull
                 sa.text(f"SELECT count(*), count(account_id) FROM {table}")
             ).one()
             assert total > 0 and linked / total > 0.8, (table, total, linked)
+
+
+def test_a_pull_leaves_the_planner_statistics_current(pulled: tuple[Engine, PullResult]) -> None:
+    engine, _ = pulled
+    with engine.connect() as connection:
+        analyzed = set(connection.execute(sa.text("SELECT tbl FROM sqlite_stat1")).scalars())
+    # Without them SQLite's window scans read all of usage history (tests/segmenter).
+    assert {"usage_daily", "account", "contact", "activity"} <= analyzed

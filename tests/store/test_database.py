@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from smartseg.store import (
     Segment,
     database_url,
     make_engine,
+    refresh_statistics,
     session_scope,
+    table_of,
 )
 
 
@@ -88,3 +91,31 @@ def test_session_scope_rolls_back_on_error(engine: Engine) -> None:
         raise RuntimeError("boom")
     with Session(engine) as session:
         assert session.exec(select(Account)).all() == []
+
+
+def test_planner_statistics_follow_the_data(engine: Engine) -> None:
+    accounts = table_of(Account)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(accounts),
+            [{"external_key": f"a{i}", "name": f"Account {i}", "custom": {}} for i in range(600)],
+        )
+    if engine.dialect.name == "sqlite":
+        assert refresh_statistics(engine) == ["*"]
+        with engine.connect() as connection:
+            stats = connection.execute(
+                sa.text("SELECT stat FROM sqlite_stat1 WHERE tbl = 'account'")
+            ).scalars()
+            assert {stat.split()[0] for stat in stats} == {"600"}  # rows, per index
+        return
+    # PostgreSQL's counters of changed rows reach other sessions within a second or so.
+    deadline = time.monotonic() + 10
+    while "account" not in (analyzed := refresh_statistics(engine)):
+        assert time.monotonic() < deadline, analyzed
+        time.sleep(0.2)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT reltuples FROM pg_class WHERE oid = 'account'::regclass")
+        ).scalar_one()
+    assert rows == 600
+    assert "account" not in refresh_statistics(engine)  # nothing changed since
