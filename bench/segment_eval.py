@@ -13,8 +13,8 @@ the issue's target is that evaluating every shipped rule costs at most twice
     WHERE day >= :start GROUP BY account_id
 
 on the same database, with every row fetched. `:start` is the earliest day any usage window of
-the rules reaches; when a rule uses a `first Nd` window (anchored on start_date) the product
-scans all of usage, and so does the baseline (reported as `baseline.window`).
+the rules reaches (reported as `baseline.window`). Windows anchored on start dates (`first
+Nd`) do not move it: evaluation reads those per account, each account's first days only.
 
 The store is filled by the synthetic loader (`synthetic.py` and `synthetic_facts.py` draw
 the data with numpy, `loading.py` writes it with executemany on SQLite and COPY on PostgreSQL):
@@ -108,17 +108,16 @@ def load_rule_set(directory: Path) -> RuleSet:
 
 
 def usage_window(rules: RuleSet, day: dt.date) -> tuple[dt.date | None, str]:
-    """The earliest day the rules' usage windows reach, or None when a `first` window makes
-    evaluation scan all of usage (read from the checked rules, not from the compiler)."""
+    """The earliest day the rules' usage windows reach, or None when they use none (read from
+    the checked rules, not from the compiler). `first` windows are left out: evaluation reads
+    them through each account's start date, not as a range of all accounts' days."""
     windows = [
         node.window
         for rule in rules.segments
         if rule.checked is not None
         for node in walk(rule.checked.tree)
-        if isinstance(node, TUsage)
+        if isinstance(node, TUsage) and not node.window.first
     ]
-    if any(w.first for w in windows):
-        return None, "full table (a rule uses a `first Nd` window)"
     if not windows:
         return None, "full table (no usage windows in the rules)"
     start = min(day - dt.timedelta(days=w.before + w.length) for w in windows)

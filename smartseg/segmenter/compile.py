@@ -465,21 +465,15 @@ class Compiler:
 
     def _scans(self, level: str, specs: list[tuple[TExpr, str]]) -> Iterable[tuple[Any, list[str]]]:
         usage = [(s, n) for s, n in specs if isinstance(s, TUsage)]
-        if usage and self.dialect == "sqlite" and level == "account":
-            # Measured on 3M usage rows (bench/segment_eval.py): on SQLite, whose VM evaluates
-            # every aggregate's filter per row, folding account rows into days first halves
-            # the account scan (23 s to 12 s); the fold streams in the order of
-            # ix_usage_account_day. For contacts (no such index: the fold sorts) and on
-            # PostgreSQL the single pass is faster: the fold alone measured a third faster
-            # there, but inside the metric table's statement the whole took 45% longer.
-            by_day = [(s, n) for s, n in usage if s.measure != "users"]
-            if by_day:
-                yield self._account_usage_day_scan(by_day)
-            users = [(s, n) for s, n in usage if s.measure == "users"]
-            if users:
-                yield self._account_usage_user_scan(users)
-        elif usage:
-            yield self._usage_scan(level, usage)
+        # Windows anchored on each account's start date (`first 30d`) get their own scan, which
+        # reads only those days of each account; the other windows then bound their scan by
+        # the earliest day they reach. Together they make an evaluation's cost follow the
+        # windows, not the years of history the store holds.
+        relative = [(s, n) for s, n in usage if not s.window.first]
+        first = [(s, n) for s, n in usage if s.window.first]
+        for windows, part in ((relative, ""), (first, "_first")):
+            if windows:
+                yield from self._usage_scans(level, windows, part)
         by_table: dict[str, list[tuple[TAggregate, str]]] = {}
         for spec, name in specs:
             if isinstance(spec, TAggregate):
@@ -496,7 +490,28 @@ class Compiler:
             for group in latest.values():
                 yield self._latest_scan(level, RELATED[table_name], group)
 
-    def _usage_scan(self, level: str, specs: list[tuple[TUsage, str]]) -> tuple[Any, list[str]]:
+    def _usage_scans(
+        self, level: str, specs: list[tuple[TUsage, str]], part: str
+    ) -> Iterable[tuple[Any, list[str]]]:
+        if self.dialect == "sqlite" and level == "account":
+            # Measured on 3M usage rows (bench/segment_eval.py): on SQLite, whose VM evaluates
+            # every aggregate's filter per row, folding account rows into days first halves
+            # the account scan (23 s to 12 s); the fold streams in the order of
+            # ix_usage_account_day. For contacts (no such index: the fold sorts) and on
+            # PostgreSQL the single pass is faster: the fold alone measured a third faster
+            # there, but inside the metric table's statement the whole took 45% longer.
+            by_day = [(s, n) for s, n in specs if s.measure != "users"]
+            if by_day:
+                yield self._account_usage_day_scan(by_day, part)
+            users = [(s, n) for s, n in specs if s.measure == "users"]
+            if users:
+                yield self._account_usage_user_scan(users, part)
+        else:
+            yield self._usage_scan(level, specs, part)
+
+    def _usage_scan(
+        self, level: str, specs: list[tuple[TUsage, str]], part: str
+    ) -> tuple[Any, list[str]]:
         """Every usage metric of a level in one grouped pass over the raw rows."""
         u = _USAGE.alias("u")
         account = _ACCOUNT.alias("ua")
@@ -519,31 +534,35 @@ class Compiler:
                     test = sa.and_(test, u.c.user_key != sa.literal(""))
                 column = sa.func.count(sa.distinct(counted)).filter(test)
             columns.append(column.label(name))
-        source: Any = u
-        if "account" in scope.joins:
-            source = u.join(account, account.c.id == u.c.account_id)
-        query = (
-            sa.select(key.label("entity_id"), *columns)
-            .select_from(source)
-            .where(*self._usage_where(u, key, specs))
-            .group_by(key)
-        )
-        return query.subquery(f"usage_{level}"), [n for _, n in specs]
+        source, where = self._usage_rows(u, key, specs, account)
+        query = sa.select(key.label("entity_id"), *columns).select_from(source).where(*where)
+        return query.group_by(key).subquery(f"usage_{level}{part}"), [n for _, n in specs]
 
-    def _usage_where(self, u: Any, key: Any, specs: list[tuple[TUsage, str]]) -> list[Any]:
-        """Rows a usage scan reads: linked, before the evaluation day, and in reach of a window.
+    def _usage_rows(
+        self, u: Any, key: Any, specs: list[tuple[TUsage, str]], account: Any
+    ) -> tuple[Any, list[Any]]:
+        """FROM and WHERE of a usage scan: linked rows before the evaluation day, in reach of
+        the specs' windows.
 
-        A `first Nd` window is anchored on each account's start date, so with one among the
-        specs there is no common lower bound and the scan reads all history.
+        Relative windows share a lower bound, the earliest day any of them reaches. Windows
+        anchored on the start date (the caller keeps them apart) join the row's account and
+        read its first days only, which on both databases is a range of ix_usage_account_day
+        per account rather than all of history.
         """
         where = [key.is_not(None), u.c.day < sa.literal(self.when.day, sa.Date())]
-        relative = [s.window for s, _ in specs if not s.window.first]
-        if len(relative) == len(specs):
-            earliest = min(self.when.bounds(w)[0] for w in relative)
+        if not any(s.window.first for s, _ in specs):
+            earliest = min(self.when.bounds(s.window)[0] for s, _ in specs)
             where.append(u.c.day >= sa.literal(earliest, sa.Date()))
-        return where
+            return u, where
+        assert all(s.window.first for s, _ in specs), "first windows are scanned on their own"
+        longest = max(s.window.length for s, _ in specs)
+        start = account.c.start_date
+        where += [u.c.day >= start, u.c.day < add_days(start, sa.literal(longest))]
+        return u.join(account, account.c.id == u.c.account_id), where
 
-    def _account_usage_day_scan(self, specs: list[tuple[TUsage, str]]) -> tuple[Any, list[str]]:
+    def _account_usage_day_scan(
+        self, specs: list[tuple[TUsage, str]], part: str
+    ) -> tuple[Any, list[str]]:
         """Accounts' events, minutes and active days per window, in two grouped steps.
 
         Usage has several rows per entity and day (one per feature and user), and a rule set
@@ -556,6 +575,7 @@ class Compiler:
         """
         u = _USAGE.alias("u")
         key = u.c.account_id
+        rows, where = self._usage_rows(u, key, specs, _ACCOUNT.alias("ur"))
         slots: dict[tuple[tuple[str, ...] | None, str], str] = {}
         folded: list[Any] = []
         for spec, _ in specs:
@@ -575,9 +595,10 @@ class Compiler:
             folded.append(value.label(name))
         days = (
             sa.select(key.label("entity_id"), u.c.day, *folded)
-            .where(*self._usage_where(u, key, specs))
+            .select_from(rows)
+            .where(*where)
             .group_by(key, u.c.day)
-            .subquery("usage_days_account")
+            .subquery(f"usage_days_account{part}")
         )
         account = _ACCOUNT.alias("ua")
         scope = _Scope("account", days, account=account)
@@ -596,9 +617,11 @@ class Compiler:
         if "account" in scope.joins:  # `first` windows anchor on the start date
             source = days.join(account, account.c.id == days.c.entity_id)
         query = sa.select(days.c.entity_id, *columns).select_from(source).group_by(days.c.entity_id)
-        return query.subquery("usage_account"), [n for _, n in specs]
+        return query.subquery(f"usage_account{part}"), [n for _, n in specs]
 
-    def _account_usage_user_scan(self, specs: list[tuple[TUsage, str]]) -> tuple[Any, list[str]]:
+    def _account_usage_user_scan(
+        self, specs: list[tuple[TUsage, str]], part: str
+    ) -> tuple[Any, list[str]]:
         """Accounts' active users per window: a flag per account, user and window, then a sum.
 
         Distinct users over a window cannot come from day rows, so this folds the raw rows per
@@ -614,23 +637,20 @@ class Compiler:
             if spec.features is not None:
                 test = sa.and_(test, u.c.feature.in_([sa.literal(f) for f in spec.features]))
             flags.append(sa.func.max(sa.literal(1)).filter(test).label(name))
-        source: Any = u
-        if "account" in scope.joins:
-            source = u.join(account, account.c.id == u.c.account_id)
-        where = [*self._usage_where(u, key, specs), u.c.user_key != sa.literal("")]
+        source, where = self._usage_rows(u, key, specs, account)
         per_user = (
             sa.select(key.label("entity_id"), *flags)
             .select_from(source)
-            .where(*where)
+            .where(*where, u.c.user_key != sa.literal(""))
             .group_by(key, u.c.user_key)
-            .subquery("usage_users_account")
+            .subquery(f"usage_users_account{part}")
         )
         names = [n for _, n in specs]
         query = sa.select(
             per_user.c.entity_id,
             *(sa.func.coalesce(sa.func.sum(per_user.c[n]), 0).label(n) for n in names),
         ).group_by(per_user.c.entity_id)
-        return query.subquery("usage_user_account"), names
+        return query.subquery(f"usage_user_account{part}"), names
 
     def _fact_rows(self, related: Related) -> Any:
         """The live rows of a related table, with copies held in both CRMs counted once."""

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smartseg.segmenter import evaluate as evaluate_module
-from smartseg.segmenter.evaluate import evaluate
+from smartseg.segmenter.evaluate import EvaluationResult, evaluate
 from smartseg.segmenter.rules import RuleSet, load_rules
-from smartseg.store.models import Account, table_of
+from smartseg.store import refresh_statistics
+from smartseg.store.models import Account, UsageDaily, table_of
 from smartseg.worker.cli import main
 
 from . import golden_data
@@ -139,6 +142,70 @@ def test_a_look_at_the_past_writes_nothing(store: Engine, tmp_path: Path) -> Non
             sa.text("SELECT kind FROM run WHERE id = :i"), {"i": past.run_id}
         ).scalar_one()
     assert kind == "evaluate-past"
+
+
+HISTORY_RULES = """
+segments:
+  - {key: active, name: Active, when: "active_days(30d) >= 5 or active_users(14d) >= 2"}
+  - {key: early, name: Early dashboards, when: "events(first 30d, 'dashboards') > 0"}
+  - {key: quiet, name: Quiet users, level: contact, when: "active_days(30d) < 3"}
+"""
+
+
+def vm_steps(engine: Engine, run: Callable[[], object]) -> int:
+    """SQLite virtual-machine steps (in thousands) that `run` costs: a measure of the rows a
+    query reads which, unlike a timer, does not depend on the machine or its load."""
+    ticks = [0]
+
+    def count() -> int:
+        ticks[0] += 1
+        return 0
+
+    def watch(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.set_progress_handler(count, 1000)
+
+    engine.dispose()
+    sa.event.listen(engine, "connect", watch)
+    try:
+        run()
+    finally:
+        sa.event.remove(engine, "connect", watch)
+        engine.dispose()
+    return ticks[0]
+
+
+def add_old_history(engine: Engine, rows_per_account: int) -> None:
+    """Usage from 400 to 1,000 days back: older than any window of HISTORY_RULES reaches and
+    outside every account's first 30 days."""
+    rows = [
+        dict(source="usage:test", account_key=f"ws{account}", feature=f"f{i % 7}",
+             day=golden_data.DAY - dt.timedelta(days=400 + i % 600), user_key=f"u{i % 13}",
+             account_id=account, contact_id=contact, events=1, minutes=1.0)
+        for account, contact in ((1, 11), (2, 22), (3, None))
+        for i in range(rows_per_account)
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(sa.insert(table_of(UsageDaily)), rows)
+
+
+def test_evaluation_reads_the_windows_not_all_of_history(store: Engine, tmp_path: Path) -> None:
+    if store.dialect.name != "sqlite":
+        pytest.skip("counts SQLite's virtual-machine steps")
+    rules = rules_in(tmp_path, HISTORY_RULES)
+    refresh_statistics(store)
+    first: list[EvaluationResult] = []
+    recent = vm_steps(store, lambda: first.append(evaluate(store, rules, as_of=LATER)))
+    add_old_history(store, 6_000)  # 18,000 rows, 40 times the golden dataset's usage
+    refresh_statistics(store)  # as the pull that brought them does
+    again: list[EvaluationResult] = []
+    with_history = vm_steps(store, lambda: again.append(evaluate(store, rules, as_of=LATER)))
+    members = {k: r.members for k, r in first[0].segments.items()}
+    assert {k: r.members for k, r in again[0].segments.items()} == members  # none in reach
+    assert sum(r.entered + r.exited for r in again[0].segments.values()) == 0
+    assert first[0].segments["early"].members == 1  # Initech used dashboards in its first days
+    # Reading the old rows would cost tens of steps each (about 500,000 for 18,000 rows);
+    # stepping over them through ix_usage_account_day costs a few per account and day.
+    assert with_history - recent < 100, (recent, with_history)
 
 
 def test_a_failure_mid_evaluation_changes_nothing(
