@@ -652,12 +652,19 @@ class Compiler:
         ).group_by(per_user.c.entity_id)
         return query.subquery(f"usage_user_account{part}"), names
 
-    def _fact_rows(self, related: Related) -> Any:
-        """The live rows of a related table, with copies held in both CRMs counted once."""
+    def _fact_rows(self, related: Related, since: Any = None) -> Any:
+        """The live rows of a related table, with copies held in both CRMs counted once;
+        `since` (from `_reach`) leaves out rows older than every window of a scan.
+
+        The copies of one record share its time (it is part of `mirror`), so they are all in
+        reach or all out of it: dropping old rows before ranking copies changes no rank.
+        """
         table = table_of(related.model)
-        if not related.mirror and not related.live_only:
+        if not related.mirror and not related.live_only and since is None:
             return table
         query = sa.select(table)
+        if since is not None:
+            query = query.where(since)
         if related.live_only:
             query = query.where(table.c.deleted_at.is_(None))
         if related.mirror:
@@ -674,7 +681,22 @@ class Compiler:
             )
         return query.subquery(f"{related.name}_rows")
 
-    def _fact_scope(self, level: str, related: Related) -> tuple[_Scope, Any]:
+    def _reach(self, related: Related, specs: list[tuple[TAggregate, str]]) -> Any:
+        """The condition that a row of `related` is in reach of some window of `specs` (None
+        when one of them reads all time or starts at a start date): the same principle as
+        usage scans, so years of activities and tickets are not read for 90-day windows."""
+        if related.time is None:
+            return None
+        windows = [spec.window for spec, _ in specs]
+        relative = [w for w in windows if w is not None and not w.first]
+        if len(relative) < len(windows):
+            return None
+        earliest = min(self.when.bounds(w)[0] for w in relative)
+        column = table_of(related.model).c[related.time]
+        value = self.when.start_of(earliest) if _is_timestamp(column) else earliest
+        return column >= sa.literal(value, column.type)
+
+    def _fact_scope(self, level: str, related: Related, since: Any = None) -> tuple[_Scope, Any]:
         if related.name == "contact":
             rows = _CONTACT.alias("qc")
             account = _ACCOUNT.alias("qa")
@@ -687,7 +709,7 @@ class Compiler:
                 account_id=rows.c.account_id,
             )
             return scope, rows
-        rows = self._fact_rows(related)
+        rows = self._fact_rows(related, since)
         account = _ACCOUNT.alias("fa")
         contact = _CONTACT.alias("fc")
         scope = _Scope(related.name, rows, account=account, contact=contact)
@@ -707,7 +729,7 @@ class Compiler:
     def _fact_scan(
         self, level: str, related: Related, specs: list[tuple[TAggregate, str]]
     ) -> tuple[Any, list[str]]:
-        scope, rows = self._fact_scope(level, related)
+        scope, rows = self._fact_scope(level, related, self._reach(related, specs))
         key = rows.c[related.group_by[level]]
         columns = [self._aggregate_column(s, scope, related).label(n) for s, n in specs]
         where = [key.is_not(None)]

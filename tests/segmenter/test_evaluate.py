@@ -18,7 +18,7 @@ from smartseg.segmenter import evaluate as evaluate_module
 from smartseg.segmenter.evaluate import EvaluationResult, evaluate
 from smartseg.segmenter.rules import RuleSet, load_rules
 from smartseg.store import refresh_statistics
-from smartseg.store.models import Account, UsageDaily, table_of
+from smartseg.store.models import Account, Activity, UsageDaily, table_of
 from smartseg.worker.cli import main
 
 from . import golden_data
@@ -149,6 +149,7 @@ segments:
   - {key: active, name: Active, when: "active_days(30d) >= 5 or active_users(14d) >= 2"}
   - {key: early, name: Early dashboards, when: "events(first 30d, 'dashboards') > 0"}
   - {key: quiet, name: Quiet users, level: contact, when: "active_days(30d) < 3"}
+  - {key: met, name: Met, when: "any activity(kind = 'meeting' and status = 'completed', 90d)"}
 """
 
 
@@ -175,8 +176,8 @@ def vm_steps(engine: Engine, run: Callable[[], object]) -> int:
 
 
 def add_old_history(engine: Engine, rows_per_account: int) -> None:
-    """Usage from 400 to 1,000 days back: older than any window of HISTORY_RULES reaches and
-    outside every account's first 30 days."""
+    """Usage and meetings from 400 to 1,000 days back: older than any window of HISTORY_RULES
+    reaches and outside every account's first 30 days."""
     rows = [
         dict(source="usage:test", account_key=f"ws{account}", feature=f"f{i % 7}",
              day=golden_data.DAY - dt.timedelta(days=400 + i % 600), user_key=f"u{i % 13}",
@@ -184,8 +185,17 @@ def add_old_history(engine: Engine, rows_per_account: int) -> None:
         for account, contact in ((1, 11), (2, 22), (3, None))
         for i in range(rows_per_account)
     ]  # fmt: skip
+    meetings = [
+        dict(source=source, source_id=f"old{account}-{i}", account_id=account, kind="meeting",
+             status="completed", occurred_at=golden_data.AS_OF - dt.timedelta(days=400 + i),
+             custom={})
+        for account in (1, 2, 3)
+        for i in range(rows_per_account // 10)
+        for source in ("salesforce", "hubspot")
+    ]  # fmt: skip
     with engine.begin() as connection:
         connection.execute(sa.insert(table_of(UsageDaily)), rows)
+        connection.execute(sa.insert(table_of(Activity)), meetings)
 
 
 def test_evaluation_reads_the_windows_not_all_of_history(store: Engine, tmp_path: Path) -> None:
@@ -195,7 +205,8 @@ def test_evaluation_reads_the_windows_not_all_of_history(store: Engine, tmp_path
     refresh_statistics(store)
     first: list[EvaluationResult] = []
     recent = vm_steps(store, lambda: first.append(evaluate(store, rules, as_of=LATER)))
-    add_old_history(store, 6_000)  # 18,000 rows, 40 times the golden dataset's usage
+    add_old_history(store, 6_000)  # 18,000 usage rows, 40 times the golden dataset's; 3,600
+    # meetings (each held in both CRMs)
     refresh_statistics(store)  # as the pull that brought them does
     again: list[EvaluationResult] = []
     with_history = vm_steps(store, lambda: again.append(evaluate(store, rules, as_of=LATER)))
@@ -203,8 +214,9 @@ def test_evaluation_reads_the_windows_not_all_of_history(store: Engine, tmp_path
     assert {k: r.members for k, r in again[0].segments.items()} == members  # none in reach
     assert sum(r.entered + r.exited for r in again[0].segments.values()) == 0
     assert first[0].segments["early"].members == 1  # Initech used dashboards in its first days
-    # Reading the old rows would cost tens of steps each (about 500,000 for 18,000 rows);
-    # stepping over them through ix_usage_account_day costs a few per account and day.
+    assert first[0].segments["met"].members == 2
+    # Reading the old rows would cost tens of steps each (about 500,000 for the usage rows
+    # alone); stepping over them through the (account, time) indexes costs a few per row.
     assert with_history - recent < 100, (recent, with_history)
 
 
