@@ -331,10 +331,19 @@ class StreamState(SQLModel, table=True):
 
 
 class Run(SQLModel, table=True):
-    """One pull, evaluation, sync or pipeline run, with its counts, API calls and error."""
+    """One pull, evaluation, sync or pipeline run, with its counts, API calls and error.
+
+    `lease` and `holder` say which lease the scheduled worker held while it ran this (the job's
+    name, or `step:pull` and the like) and which replica held it; both are empty for one-shot
+    commands. They are what lets a run whose worker died be settled as `abandoned`
+    (worker/abandoned.py).
+    """
 
     __tablename__ = "run"
-    __table_args__ = (sa.Index("ix_run_kind_started", "kind", "started_at"),)
+    __table_args__ = (
+        sa.Index("ix_run_kind_started", "kind", "started_at"),
+        sa.Index("ix_run_status_lease", "status", "lease"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str
@@ -346,6 +355,8 @@ class Run(SQLModel, table=True):
     counts: dict[str, Any] = _json()
     api_calls: dict[str, Any] = _json()
     error: str | None = None
+    lease: str | None = None
+    holder: str | None = None
 
 
 class Segment(SQLModel, table=True):

@@ -24,7 +24,8 @@ from smartseg.errors import ConfigError, SmartsegError
 from smartseg.sandbox import credentials
 from smartseg.sandbox.app import Sandbox, SandboxError
 from smartseg.store import Run, head_revision, redacted_url, upgrade
-from smartseg.store.models import Lease
+from smartseg.store.models import Lease, table_of
+from smartseg.worker.abandoned import lapsed_notes, settle_proven
 from smartseg.worker.context import AppContext, schema_revision
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "summarize_counts",
     "unmatched",
 ]
+
+_RUN = table_of(Run)
 
 _STARTER_SECRETS = {
     "secrets/salesforce_client_secret": credentials.SALESFORCE_CLIENT_SECRET,
@@ -89,38 +92,49 @@ def db_upgrade(context: AppContext) -> dict[str, Any]:
     return {"database": redacted_url(engine.url), "revision": revision}
 
 
-def status(context: AppContext, *, limit: int = 20) -> dict[str, Any]:
-    """The schema revision, the last run of each kind and job, job leases, and recent runs."""
+def status(
+    context: AppContext, *, limit: int = 20, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The schema revision, the last run of each kind and job, job leases, and recent runs.
+
+    Runs first go through the settling that a read can be sure of (worker/abandoned.py): a run
+    whose worker provably stopped shows as `abandoned`, not `running`; one whose worker only
+    went quiet keeps `running`, with a note saying so."""
     engine = context.engine()
     revision = schema_revision(engine)
-    with Session(engine) as session:
-        runs = session.exec(
-            select(Run).order_by(col(Run.started_at).desc(), col(Run.id).desc()).limit(limit)
-        ).all()
-        latest = (
-            select(sa.func.max(Run.id))
-            .group_by(col(Run.kind), col(Run.job))
-            .scalar_subquery()
-            .correlate(None)
-        )
-        last = session.exec(
-            select(Run).where(col(Run.id).in_(latest)).order_by(col(Run.kind), col(Run.job))
-        ).all()
+    now = now or _now()
+    columns = {column["name"] for column in sa.inspect(engine).get_columns("run")}
+    notes: dict[int, str] = {}
+    if "lease" in columns:  # before `smartseg db upgrade` there is nothing to prove it with
+        settle_proven(engine, now=now)
+        notes = lapsed_notes(engine, now=now)
+    # Only the columns this database has, so status still works while migrations are pending.
+    shown = sa.select(*(column for column in _RUN.c if column.name in columns))
+    latest = sa.select(sa.func.max(_RUN.c.id)).group_by(_RUN.c.kind, _RUN.c.job)
+    with engine.connect() as connection:
+        runs = connection.execute(
+            shown.order_by(_RUN.c.started_at.desc(), _RUN.c.id.desc()).limit(limit)
+        ).mappings()
+        recent = [_run_summary(run, notes) for run in runs]
+        last = connection.execute(
+            shown.where(_RUN.c.id.in_(latest)).order_by(_RUN.c.kind, _RUN.c.job)
+        ).mappings()
+        latest_runs = [_last_summary(run, notes) for run in last]
     return {
         "database": redacted_url(engine.url),
         "revision": revision,
         "up_to_date": revision == head_revision(),
-        "last": [_last_summary(run) for run in last],
+        "last": latest_runs,
         "leases": _leases(engine),
-        "runs": [_run_summary(run) for run in runs],
+        "runs": recent,
     }
 
 
-def _last_summary(run: Run) -> dict[str, Any]:
+def _last_summary(run: sa.RowMapping, notes: dict[int, str]) -> dict[str, Any]:
     """A run for the per-job view: its counts boiled down (`counts` holds whole segment lists)."""
-    summary = _run_summary(run)
+    summary = _run_summary(run, notes)
     del summary["counts"]
-    summary["summary"] = summarize_counts(run.kind, run.counts)
+    summary["summary"] = summarize_counts(run["kind"], run["counts"])
     return summary
 
 
@@ -170,21 +184,25 @@ def summarize_counts(kind: str, counts: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def _run_summary(run: Run) -> dict[str, Any]:
+def _run_summary(run: sa.RowMapping, notes: dict[int, str]) -> dict[str, Any]:
+    """One run row for status; `replica` and `note` say who ran it and, for a run still
+    `running` whose worker has gone quiet, what that means."""
     duration = None
-    if run.started_at and run.finished_at:
-        duration = round((run.finished_at - run.started_at).total_seconds(), 3)
+    if run["started_at"] and run["finished_at"]:
+        duration = round((run["finished_at"] - run["started_at"]).total_seconds(), 3)
     return {
-        "id": run.id,
-        "kind": run.kind,
-        "job": run.job,
-        "status": run.status,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
+        "id": run["id"],
+        "kind": run["kind"],
+        "job": run["job"],
+        "status": run["status"],
+        "started_at": _iso(run["started_at"]),
+        "finished_at": _iso(run["finished_at"]),
         "duration_s": duration,
-        "counts": run.counts,
-        "api_calls": run.api_calls,
-        "error": run.error,
+        "counts": run["counts"],
+        "api_calls": run["api_calls"],
+        "error": run["error"],
+        "replica": run.get("holder"),
+        "note": notes.get(run["id"]),
     }
 
 
@@ -194,6 +212,11 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 def _counts_text(summary: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in summary.items())
+
+
+def _explanation(run: dict[str, Any]) -> str:
+    """The error column: what went wrong, or why a run still `running` may not be."""
+    return str(run["error"] or run["note"] or "")
 
 
 def print_status(result: dict[str, Any]) -> None:
@@ -214,17 +237,13 @@ def print_status(result: dict[str, Any]) -> None:
                         run["status"],
                         run["finished_at"] or "-",
                         _counts_text(run["summary"]) or "-",
-                        run["error"] or "",
+                        _explanation(run),
                     )
                 )
             )
         for run in runs:
-            print(
-                "\t".join(
-                    str(run[k])
-                    for k in ("id", "kind", "status", "started_at", "duration_s", "error")
-                )
-            )
+            fields = (str(run[k]) for k in ("id", "kind", "status", "started_at", "duration_s"))
+            print("\t".join((*fields, _explanation(run))))
         return
     console = Console()
     stale = "" if result["up_to_date"] else " (migrations pending: run `smartseg db upgrade`)"
@@ -232,7 +251,7 @@ def print_status(result: dict[str, Any]) -> None:
     if not runs:
         console.print("No runs yet. `smartseg demo` runs the whole pipeline against the sandbox.")
         return
-    styles = {"failed": "red", "succeeded": "green", "ok": "green"}
+    styles = {"failed": "red", "abandoned": "magenta", "succeeded": "green", "ok": "green"}
     latest = Table("kind", "job", "run", "status", "finished", "took", "counts", "error",
                    title="Last run per kind and job", title_justify="left")  # fmt: skip
     for run in last:
@@ -246,7 +265,7 @@ def print_status(result: dict[str, Any]) -> None:
             run["finished_at"] or "-",
             took,
             _counts_text(run["summary"]),
-            run["error"] or "",
+            _explanation(run),
         )
     console.print(latest)
     if result.get("leases"):
@@ -274,7 +293,7 @@ def print_status(result: dict[str, Any]) -> None:
             run["started_at"] or "-",
             took,
             counts,
-            run["error"] or "",
+            _explanation(run),
         )
     console.print(table)
 

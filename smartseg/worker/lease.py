@@ -92,6 +92,9 @@ class Attempt:
 
     `reason` is "held" (another replica holds an unexpired lease), "fired" (this firing was
     already claimed) or "locked" (PostgreSQL: another replica is taking the row right now).
+    `previous` is the row as it was before an acquisition, to say whom the job was taken from
+    (exact on PostgreSQL, where it is read under the row lock; read just before the atomic
+    update on SQLite, so only informative there).
     """
 
     job: str
@@ -99,6 +102,7 @@ class Attempt:
     reason: Refusal | None = None
     holder: str | None = None
     until: dt.datetime | None = None
+    previous: LeaseState | None = None
 
     def describe(self) -> str:
         if self.acquired:
@@ -211,7 +215,7 @@ class Leases:
             if refusal is not None:
                 return Attempt(job, False, refusal, state.holder, state.acquired_until)
             self._claim(connection, job, firing, now)
-        return Attempt(job, acquired=True, holder=self.holder, until=now + self.ttl)
+        return Attempt(job, True, holder=self.holder, until=now + self.ttl, previous=state)
 
     def _acquire_conditional(
         self, job: str, firing: dt.datetime | None, now: dt.datetime
@@ -224,10 +228,11 @@ class Leases:
         conditions: tuple[sa.ColumnElement[bool], ...] = (free,)
         if firing is not None:
             conditions += (sa.or_(_LEASE.c.last_fired.is_(None), _LEASE.c.last_fired < firing),)
+        before = self.state(job)  # only to say whom it was taken from; the update decides
         with self.engine.begin() as connection:
             changed = self._claim(connection, job, firing, now, conditions)
         if changed == 1:
-            return Attempt(job, acquired=True, holder=self.holder, until=now + self.ttl)
+            return Attempt(job, True, holder=self.holder, until=now + self.ttl, previous=before)
         # Only to say why: the decision above was atomic, this read is not part of it.
         state = self.state(job)
         if state is None:  # pragma: no cover - the row was inserted just before

@@ -16,7 +16,9 @@ and a job that finds its step busy stops there as `interrupted`, not failed.
 
 Each run of a job writes a `run` row of kind `job` (job name, scheduled time as `as_of`, outcome,
 counts summed over its steps, error); the steps write their own rows as always. `/healthz`
-reads the latest finished job rows, so every replica reports the same failing jobs.
+reads the latest finished job rows, so every replica reports the same failing jobs. Every row
+records the lease it ran under and this replica; whoever takes that lease next settles a row
+still `running` under it as `abandoned`, since its worker must have died (abandoned.py).
 
 SIGTERM or SIGINT stops the scheduler from starting anything new; a running job finishes the
 step it is in (steps commit their work in transactions and checkpoints, so stopping between
@@ -58,10 +60,11 @@ from smartseg.errors import ConfigError, SmartsegError
 from smartseg.logs import redact
 from smartseg.store import upgrade
 from smartseg.store.models import Run, table_of
-from smartseg.store.runs import finish_run, start_run
+from smartseg.store.runs import RunOwner, finish_run, owned_by, start_run
+from smartseg.worker.abandoned import settle_taken_over
 from smartseg.worker.commands import summarize_counts
 from smartseg.worker.health import HealthServer, WorkerMetrics
-from smartseg.worker.lease import Heartbeat, Leases
+from smartseg.worker.lease import Attempt, Heartbeat, Leases
 from smartseg.worker.pipeline import STEPS, pull_failure
 
 __all__ = [
@@ -328,6 +331,7 @@ class Worker:
             log.info("skipped %s: %s", job, attempt.describe())
             return JobOutcome(job, "skipped", firing, reason=attempt.describe())
         try:
+            self._settle_abandoned(attempt)
             return self._run_leased(job, firing)
         finally:
             try:
@@ -340,8 +344,9 @@ class Worker:
         begun = time.perf_counter()
         outcome = JobOutcome(job, "ok", firing)
         outcome.run_id = start_run(
-            self.engine, JOB_RUN_KIND, started=started, job=job, as_of=firing or started
-        )
+            self.engine, JOB_RUN_KIND, started=started, job=job, as_of=firing or started,
+            owner=RunOwner(job, self.replica),
+        )  # fmt: skip
         log.info("running %s (run %s, fired %s)", job, outcome.run_id, _iso(firing) or "by hand")
         try:
             with Heartbeat(self.leases, job, every=self._beat_every) as heartbeat:
@@ -396,7 +401,11 @@ class Worker:
                 yield f"the {step} step is running on replica {attempt.holder}"
                 return
             try:
-                with Heartbeat(self.leases, lease, every=self._beat_every):
+                self._settle_abandoned(attempt)
+                with (
+                    Heartbeat(self.leases, lease, every=self._beat_every),
+                    owned_by(RunOwner(lease, self.replica)),
+                ):
                     yield None
             finally:
                 try:
@@ -405,6 +414,24 @@ class Worker:
                     log.warning("could not release the lease on %s", lease, exc_info=True)
         finally:
             lock.release()
+
+    def _settle_abandoned(self, attempt: Attempt) -> None:
+        """Just after taking a lease, before any work under it: settle the runs a dead worker
+        left `running` under it (abandoned.py says why that is sound)."""
+        owner = RunOwner(attempt.job, self.replica)
+        try:
+            settled = settle_taken_over(
+                self.engine, owner, now=self.clock(), previous=attempt.previous
+            )
+        except sa.exc.SQLAlchemyError:  # bookkeeping: the work itself can still go ahead
+            log.warning("could not settle the runs left running under %s; the next replica to "
+                        "take it does", attempt.job, exc_info=True)  # fmt: skip
+            return
+        if settled:
+            log.warning(
+                "run %s under %s settled as abandoned: the worker running it stopped without "
+                "finishing", ", ".join(map(str, settled)), attempt.job,
+            )  # fmt: skip
 
     def _run_step(self, outcome: JobOutcome, name: str, step: Step) -> bool:
         begun = time.perf_counter()

@@ -18,6 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from smartseg.store.models import TaskLedger, table_of
+from smartseg.worker.commands import status
+from smartseg.worker.context import AppContext
 
 from .conftest import Reference, reproduce, settle
 from .endstate import crm_task_keys
@@ -61,13 +63,36 @@ def _assert_in_the_task_window(s: Stage, server: str, where: str) -> None:
     )
 
 
-def _finish_and_compare(s: Stage, w: WorkerProcess, reference: Reference, where: str) -> None:
-    """Restart the worker, let it finish, settle, and compare with the reference."""
+def _finish_and_compare(
+    s: Stage, w: WorkerProcess, reference: Reference, where: str, killed: list[str]
+) -> None:
+    """Restart the worker, let it finish, settle, and compare with the reference; `killed`
+    names the steps a kill landed in."""
     w.start()
     assert w.finish(where) == 0, f"{where}: the restarted worker failed:\n{w.log()}"
     end = settle(s, where)
     diff = end.diff(reference.settled)
     assert not diff, f"{where}: end state differs from the fault-free run's:\n" + "\n".join(diff)
+    _assert_the_killed_runs_are_abandoned(s, where, killed)
+
+
+def _assert_the_killed_runs_are_abandoned(s: Stage, where: str, killed: list[str]) -> None:
+    """`smartseg status` shows no run `running` once the restarted worker took the steps over:
+    a run a kill cut short is `abandoned`, saying what happened; every other one finished."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("SMARTSEG_DATABASE_URL", raising=False)  # the stage's database, not another
+        runs = status(AppContext(config_path=s.config_path), limit=1000)["runs"]
+    seen = [(run["id"], run["kind"], run["status"], run["error"]) for run in runs]
+    assert not [run for run in seen if run[2] == "running"], f"{where}: {seen}"
+    cut_short = [run for run in seen if run[2] == "abandoned"]
+    kinds = [kind for _, kind, _, _ in cut_short]
+    # Each landed kill cut short one run of the killed worker's pipeline job and one of its step.
+    assert kinds.count("job") >= len(killed) and set(killed) <= set(kinds), f"{where}: {seen}"
+    for _, kind, _, error in cut_short:
+        lease = "pipeline" if kind == "job" else f"step:{kind}"
+        said = "(replica crash-test) stopped without finishing: replica crash-test was started "
+        said += f"again and took {lease} back at"
+        assert said in error, f"{where}: {error}"
 
 
 @pytest.mark.timeout(600)
@@ -81,7 +106,7 @@ def test_a_kill_after_the_crm_wrote_but_before_the_ledger_knew_duplicates_nothin
         assert kill_at(w, s.box, s.engine, point, where), f"{where}: never reached\n{w.log()}"
         if _writes_tasks(point):
             _assert_in_the_task_window(s, point.server, where)
-        _finish_and_compare(s, w, reference, where)
+        _finish_and_compare(s, w, reference, where, killed=["sync"])
 
 
 @pytest.mark.timeout(900)
@@ -106,4 +131,5 @@ def test_a_worker_killed_in_each_step_converges_to_the_fault_free_end_state(
         record_property("landed", dict(zip((p.step for p in points), landed, strict=True)))
         # The pull's kill point is always reached: the first start pulls everything.
         assert landed[0], f"{where}: the pull was never killed\n{w.log()}"
-        _finish_and_compare(s, w, reference, f"{where} (landed: {landed})")
+        killed = [point.step for point, hit in zip(points, landed, strict=True) if hit]
+        _finish_and_compare(s, w, reference, f"{where} (landed: {landed})", killed)

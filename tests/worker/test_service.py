@@ -1,11 +1,12 @@
 """The worker in-process: schedules and their validation, firing names, one job run through its
 lease (with stand-in steps that write run rows like the real ones), metrics, health, `run --once`
-and `status`."""
+and `status`, and runs whose worker died settled as `abandoned`."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from sqlalchemy.engine import Engine
 from smartseg.config import Config, Schedule, load_config
 from smartseg.errors import ConfigError
 from smartseg.store.models import Run, table_of
-from smartseg.store.runs import finish_run, start_run
-from smartseg.worker import pipeline, service
+from smartseg.store.runs import RunOwner, finish_run, owned_by, start_run
+from smartseg.worker import commands, pipeline, service
 from smartseg.worker.cli import main
+from smartseg.worker.context import AppContext
 from smartseg.worker.health import HealthServer, WorkerMetrics
 from smartseg.worker.pipeline import StepFailed
 from smartseg.worker.service import (
@@ -414,3 +416,129 @@ def test_a_step_runs_in_one_job_at_a_time_across_jobs_and_replicas(
     assert b.run_job("evaluate", T0 + dt.timedelta(seconds=2)).status == "ok"
     rows = _job_rows(engine, "evaluate")
     assert [r["status"] for r in rows] == ["interrupted", "interrupted", "ok"]
+
+
+# -- runs whose worker died -------------------------------------------------------------------
+
+
+def _runs(engine: Engine) -> dict[int, Any]:
+    with engine.connect() as connection:
+        return {row["id"]: row for row in connection.execute(sa.select(RUN)).mappings()}
+
+
+def _status(config_path: Path, now: dt.datetime) -> dict[int, dict[str, Any]]:
+    """`smartseg status --json` as of `now`: its recent runs by id."""
+    result = commands.status(AppContext(config_path=config_path), limit=100, now=now)
+    return {run["id"]: run for run in result["runs"]}
+
+
+def test_runs_a_killed_worker_left_running_are_abandoned_once_another_replica_takes_over(
+    engine: Engine, config: Config, config_path: Path, steps: dict[str, Step], cli_env: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # What a worker SIGKILLed inside the pull step of its `pull` job leaves behind: both leases
+    # held until T0 + 30s, and its two rows `running`. And `smartseg pull` runs by hand.
+    dead = _worker(config, engine, "a")
+    assert dead.leases.acquire("pull", T0).acquired and dead.leases.acquire("step:pull").acquired
+    job_run = start_run(engine, JOB_RUN_KIND, started=T0, job="pull", as_of=T0,
+                        owner=RunOwner("pull", "a"))  # fmt: skip
+    with owned_by(RunOwner("step:pull", "a")):
+        pull_run = start_run(engine, "pull", started=T0)
+    one_shot = start_run(engine, "pull", started=T0)
+    # Inside the lease's TTL the job is still a's: nothing can be proved, nothing is settled.
+    assert _worker(config, engine, "b", T0 + dt.timedelta(seconds=10)).run_job("pull").ran is False
+    assert {r["status"] for r in _status(config_path, T0 + dt.timedelta(seconds=10)).values()} == {
+        "running"
+    }
+    later = T0 + dt.timedelta(seconds=31)
+    assert _worker(config, engine, "b", later).run_job("pull").status == "ok"
+    runs = _runs(engine)
+    assert (runs[job_run]["status"], runs[job_run]["finished_at"]) == ("abandoned", later)
+    assert runs[job_run]["error"] == (
+        "the worker running this pull job (replica a) stopped without finishing: its lease on "
+        "pull expired at 2026-06-30T07:00:34+00:00 (last heartbeat 2026-06-30T07:00:04+00:00), "
+        "and replica b took it over at 2026-06-30T07:00:35+00:00. The next firing runs its "
+        "steps, each carrying on from its own checkpoints."
+    )
+    assert runs[pull_run]["status"] == "abandoned"
+    assert runs[pull_run]["error"].startswith(
+        "the worker running this pull (replica a) stopped without finishing: its lease on "
+        "step:pull expired at 2026-06-30T07:00:34+00:00"
+    )
+    assert runs[pull_run]["error"].endswith(
+        "The next pull carries on from the saved stream cursors."
+    )
+    # Nothing proves a one-shot command dead: it holds no lease. It is never touched.
+    assert (runs[one_shot]["status"], runs[one_shot]["error"]) == ("running", None)
+    shown = _status(config_path, later)
+    assert shown[pull_run]["status"] == "abandoned" and shown[pull_run]["replica"] == "a"
+    assert shown[pull_run]["error"] == runs[pull_run]["error"]
+    assert shown[one_shot]["status"] == "running" and shown[one_shot]["note"] is None
+    assert main(["--config", str(config_path), "status"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(f"{pull_run}\t"))
+    assert "\tabandoned\t" in line and line.endswith("saved stream cursors.")
+
+
+def test_a_run_whose_worker_still_holds_the_lease_is_never_settled(
+    engine: Engine, config: Config, config_path: Path, steps: dict[str, Step], cli_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    clock = FakeClock(T0)
+    a, b = (Worker(config, engine, replica=name, clock=clock) for name in ("a", "b"))
+    inside, go_on = threading.Event(), threading.Event()
+
+    def long_pull(engine: Engine, config: Config, clock: Callable[[], dt.datetime]) -> Any:
+        run_id = start_run(engine, "pull", started=clock())
+        inside.set()
+        assert go_on.wait(30)
+        finish_run(engine, run_id, finished=clock(), status="succeeded", counts={}, api_calls={})
+        return {"run_id": run_id}
+
+    monkeypatch.setitem(steps, "pull", long_pull)
+    outcomes: list[Any] = []
+    running = threading.Thread(target=lambda: outcomes.append(a.run_job("pull", T0)))
+    running.start()
+    try:
+        assert inside.wait(30)
+        clock.advance(seconds=10)
+        # Another replica comes for the same step, through another job: the step is a's.
+        assert b.run_job("pipeline").status == "interrupted"
+        assert {r["status"] for r in _runs(engine).values() if r["job"] != "pipeline"} == {
+            "running"
+        }
+        assert all(r["note"] is None for r in _status(config_path, clock()).values())
+        # a's lease has run out by this clock and nobody took over: that proves nothing (a may
+        # only be cut off from the database), so status says so and leaves the run alone.
+        shown = _status(config_path, T0 + dt.timedelta(minutes=5))
+        quiet = [r for r in shown.values() if r["status"] == "running"]
+        assert len(quiet) == 2 and all(
+            r["note"].startswith("no heartbeat from replica a since 2026-06-30T07:00:04+00:00")
+            for r in quiet
+        )
+    finally:
+        go_on.set()
+        running.join(30)
+    assert outcomes[0].status == "ok"
+    assert {r["status"] for r in _runs(engine).values()} == {"ok", "succeeded", "interrupted"}
+
+
+def test_status_settles_a_run_whose_step_gave_its_lease_back_without_finishing(
+    engine: Engine, config: Config, config_path: Path, steps: dict[str, Step], cli_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    def sync_losing_its_database(engine: Engine, config: Config, clock: Any) -> Any:
+        start_run(engine, "sync", started=clock())
+        raise sa.exc.OperationalError("UPDATE run", {}, Exception("server closed the connection"))
+
+    monkeypatch.setitem(steps, "sync", sync_losing_its_database)
+    assert _worker(config, engine).run_job("sync", T0).status == "failed"
+    [sync_run] = [r for r in _runs(engine).values() if r["kind"] == "sync"]
+    assert sync_run["status"] == "running"
+    shown = _status(config_path, T0 + dt.timedelta(seconds=1))[sync_run["id"]]
+    assert shown["status"] == "abandoned"
+    assert shown["error"] == (
+        "the worker running this sync (replica a) stopped without finishing: it gave step:sync "
+        "back at 2026-06-30T07:00:04+00:00 without recording how the run ended, so it is not "
+        "running. The next sync carries on from the ledgers of what was written, writing "
+        "nothing twice."
+    )
