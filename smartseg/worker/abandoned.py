@@ -34,6 +34,7 @@ and this rule with it: replica ids must be unique (the default, host:pid, is).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -88,6 +89,16 @@ def settle_taken_over(
     return settled
 
 
+def _running_under_leases(*lease_columns: Any) -> sa.Select[Any]:
+    """Rows still `running` that name a lease, with what a message needs and `lease_columns`
+    from that lease's row."""
+    return (
+        sa.select(_RUN.c.id, _RUN.c.kind, _RUN.c.job, _RUN.c.holder, _RUN.c.lease, *lease_columns)
+        .join(_LEASE, _LEASE.c.job == _RUN.c.lease)
+        .where(_RUN.c.status == "running")
+    )
+
+
 def settle_proven(engine: Engine, *, now: dt.datetime) -> list[int]:
     """Settle the rows `running` under a lease that another replica has taken since, or that
     was given back: what `smartseg status` can be sure of. Returns the ids settled.
@@ -95,20 +106,9 @@ def settle_proven(engine: Engine, *, now: dt.datetime) -> list[int]:
     Writes only when there is something to settle, so a status read does not queue behind a
     long evaluation's write lock on SQLite."""
     moved_on = sa.or_(_LEASE.c.acquired_until.is_(None), _LEASE.c.holder != _RUN.c.holder)
-    candidates = (
-        sa.select(
-            _RUN.c.id,
-            _RUN.c.kind,
-            _RUN.c.job,
-            _RUN.c.holder,
-            _RUN.c.lease,
-            _LEASE.c.holder.label("taker"),
-            _LEASE.c.acquired_at,
-            _LEASE.c.heartbeat_at,
-        )
-        .join(_LEASE, _LEASE.c.job == _RUN.c.lease)
-        .where(_RUN.c.status == "running", moved_on)
-    )
+    candidates = _running_under_leases(
+        _LEASE.c.holder.label("taker"), _LEASE.c.acquired_at, _LEASE.c.heartbeat_at
+    ).where(moved_on)
     with engine.connect() as connection:
         rows = list(connection.execute(candidates).mappings())
     if not rows:
@@ -126,22 +126,8 @@ def settle_proven(engine: Engine, *, now: dt.datetime) -> list[int]:
 def lapsed_notes(engine: Engine, *, now: dt.datetime) -> dict[int, str]:
     """For each row `running` under a lease that expired with nobody taking it over yet: a
     note that its worker has gone quiet, and what settles it (by run id)."""
-    query = (
-        sa.select(
-            _RUN.c.id,
-            _RUN.c.kind,
-            _RUN.c.job,
-            _RUN.c.holder,
-            _RUN.c.lease,
-            _LEASE.c.acquired_until,
-            _LEASE.c.heartbeat_at,
-        )
-        .join(_LEASE, _LEASE.c.job == _RUN.c.lease)
-        .where(
-            _RUN.c.status == "running",
-            _LEASE.c.holder == _RUN.c.holder,
-            _LEASE.c.acquired_until <= now,
-        )
+    query = _running_under_leases(_LEASE.c.acquired_until, _LEASE.c.heartbeat_at).where(
+        _LEASE.c.holder == _RUN.c.holder, _LEASE.c.acquired_until <= now
     )
     with engine.connect() as connection:
         rows = list(connection.execute(query).mappings())
