@@ -46,7 +46,10 @@ class WorkerMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.runs = Counter(
-            "smartseg_runs", "Job runs by outcome (ok, failed, interrupted).", ["job", "status"],
+            "smartseg_runs",
+            "Job runs by outcome (ok, failed, interrupted; abandoned: its worker died, counted "
+            "by the replica that took over).",
+            ["job", "status"],
             registry=r,
         )  # fmt: skip
         self.skipped = Counter(
@@ -86,6 +89,10 @@ class WorkerMetrics:
             ["target"],
             registry=r,
         )
+
+    def job_abandoned(self, job: str, runs: int) -> None:
+        """Runs of `job` a dead worker left unfinished, settled by this replica."""
+        self.runs.labels(job, "abandoned").inc(runs)
 
     def job_finished(self, job: str, status: str, seconds: float, finished: float) -> None:
         self.runs.labels(job, status).inc()

@@ -432,6 +432,8 @@ class Worker:
                 "run %s under %s settled as abandoned: the worker running it stopped without "
                 "finishing", ", ".join(map(str, settled)), attempt.job,
             )  # fmt: skip
+            if not attempt.job.startswith("step:"):  # rows under a job's lease are its runs
+                self.metrics.job_abandoned(attempt.job, len(settled))
 
     def _run_step(self, outcome: JobOutcome, name: str, step: Step) -> bool:
         begun = time.perf_counter()

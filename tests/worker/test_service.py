@@ -451,7 +451,10 @@ def test_runs_a_killed_worker_left_running_are_abandoned_once_another_replica_ta
         "running"
     }
     later = T0 + dt.timedelta(seconds=31)
-    assert _worker(config, engine, "b", later).run_job("pull").status == "ok"
+    taker = _worker(config, engine, "b", later)
+    assert taker.run_job("pull").status == "ok"
+    assert _sample(taker, "smartseg_runs_total", job="pull", status="abandoned") == 1
+    assert _sample(taker, "smartseg_runs_total", job="pull", status="ok") == 1
     runs = _runs(engine)
     assert (runs[job_run]["status"], runs[job_run]["finished_at"]) == ("abandoned", later)
     assert runs[job_run]["error"] == (
