@@ -1,10 +1,10 @@
 """Run rows: every pull, evaluation and sync records when it ran, what it did and how it ended.
 
-A row started while the scheduled worker holds a lease also records that lease and the replica
-holding it (`RunOwner`), which is what later proves the run dead if that worker is killed
-(worker/abandoned.py). The steps (pull, evaluate, sync) are the same functions the one-shot
-commands call and know nothing of leases, so the worker names the owner around a step with
-`owned_by`, a context variable read here; one-shot commands set none and record none.
+A row started under a step or job lease also records that lease and its holder (`RunOwner`),
+which is what later proves the run dead if its process is killed (worker/abandoned.py). The
+steps (pull, evaluate, sync) know nothing of leases, so whoever holds one (the scheduled worker,
+or a one-shot command: worker/one_shot.py) names the owner around a step with `owned_by`, a
+context variable read here. Rows started with no owner (the demo) record none.
 """
 
 from __future__ import annotations

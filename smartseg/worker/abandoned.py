@@ -22,8 +22,9 @@ has since been taken by another replica, or given back, ran in a holding that is
 that merely expired, with nobody taking it yet, proves nothing: a worker cut off from the
 database renews it when it is back. Status leaves such rows `running` with a note instead.
 
-One-shot commands (`smartseg pull`, `evaluate`, `sync`, the demo) take no lease and record no
-owner: nothing proves them dead, so nothing here ever touches their rows.
+One-shot commands (`smartseg pull`, `evaluate`, `sync`) hold their step's lease under a holder
+of their own (one_shot.py), so the same rule covers them. Rows written with no owner (the demo,
+direct calls of the steps) are never touched: nothing proves them dead.
 
 Two limits, both the lease's own. A replica that stalls past its TTL and then wakes up was
 rightly replaced, but its step may still be running; when it finishes, `finish_run` writes its

@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from smartseg.config import Config
 from smartseg.connectors.identity import unmatched_counts, unmatched_links
 from smartseg.connectors.pull import run_pull
 from smartseg.errors import ConfigError, SmartsegError
@@ -27,6 +28,7 @@ from smartseg.store import Run, head_revision, redacted_url, upgrade
 from smartseg.store.models import Lease, table_of
 from smartseg.worker.abandoned import lapsed_notes, settle_proven
 from smartseg.worker.context import AppContext, schema_revision
+from smartseg.worker.one_shot import holding_step
 
 __all__ = [
     "db_upgrade",
@@ -346,6 +348,13 @@ def pull(
     """Run a pull; a progress line per stream on a terminal."""
     engine = context.migrated_engine()
     config = context.config()
+    with holding_step(engine, config, "pull"):
+        return _pull(engine, config, sources=sources, full=full, show_progress=show_progress)
+
+
+def _pull(
+    engine: Engine, config: Config, *, sources: list[str], full: bool, show_progress: bool
+) -> dict[str, Any]:
     if not (show_progress and sys.stderr.isatty()):
         return run_pull(engine, config, clock=_now, sources=sources, full=full).as_dict()
     from rich.progress import Progress, SpinnerColumn, TextColumn

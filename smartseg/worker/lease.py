@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +48,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from smartseg.store.models import Lease, table_of
 
-__all__ = ["Attempt", "Heartbeat", "LeaseState", "Leases"]
+__all__ = ["Attempt", "Heartbeat", "LeaseState", "Leases", "default_replica_id"]
 
 log = logging.getLogger("smartseg.worker.lease")
 
@@ -54,6 +56,11 @@ Clock = Callable[[], dt.datetime]
 Refusal = Literal["held", "fired", "locked"]
 
 _LEASE = table_of(Lease)
+
+
+def default_replica_id() -> str:
+    """host:pid, unique per process; SMARTSEG_REPLICA_ID or --replica-id may name it instead."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from smartseg.segmenter.rules import RuleSet, load_rules
 from smartseg.store.models import Membership, table_of
 from smartseg.sync.playbooks import load_playbooks
 from smartseg.worker.context import AppContext
+from smartseg.worker.one_shot import holding_step
 
 __all__ = [
     "catalogue_for",
@@ -102,7 +103,9 @@ def run_evaluate(context: AppContext, *, as_of: str | None = None) -> Evaluation
     config = context.config()
     rules = rules_for(config)
     moment = evaluation_time(config, as_of, _now)
-    return evaluate(context.migrated_engine(), rules, as_of=moment, tz=config.tz)
+    engine = context.migrated_engine()
+    with holding_step(engine, config, "evaluate"):
+        return evaluate(engine, rules, as_of=moment, tz=config.tz)
 
 
 def print_evaluation(result: EvaluationResult) -> None:

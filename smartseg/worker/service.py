@@ -34,7 +34,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,7 +63,7 @@ from smartseg.store.runs import RunOwner, finish_run, owned_by, start_run
 from smartseg.worker.abandoned import settle_taken_over
 from smartseg.worker.commands import summarize_counts
 from smartseg.worker.health import HealthServer, WorkerMetrics
-from smartseg.worker.lease import Attempt, Heartbeat, Leases
+from smartseg.worker.lease import Attempt, Heartbeat, Leases, default_replica_id
 from smartseg.worker.pipeline import STEPS, pull_failure
 
 __all__ = [
@@ -95,11 +94,6 @@ _MIGRATION_LOCK = 0x736D7367
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def default_replica_id() -> str:
-    """host:pid, unique per process; SMARTSEG_REPLICA_ID or --replica-id may name it instead."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 # -- jobs and their schedules ------------------------------------------------------------------

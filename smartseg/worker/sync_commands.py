@@ -17,6 +17,7 @@ from smartseg.sync.playbooks import load_playbooks
 from smartseg.sync.run import SyncResult, execute
 from smartseg.sync.targets import CrmTarget
 from smartseg.worker.context import AppContext
+from smartseg.worker.one_shot import holding_step
 from smartseg.worker.segments import rules_for
 
 __all__ = ["build_targets", "crm_setup", "crm_setup_targets", "print_sync", "run_sync"]
@@ -56,9 +57,10 @@ def run_sync(context: AppContext, *, dry_run: bool = False) -> SyncResult:
     playbooks = load_playbooks(config.playbooks_dir, rules)
     now = _now()
     engine = context.migrated_engine()
-    plan = plan_sync(engine, config, rules, playbooks, now=now)
-    targets = build_targets(config)
-    return execute(engine, plan, targets, now=now, dry_run=dry_run)
+    with holding_step(engine, config, "sync"):
+        plan = plan_sync(engine, config, rules, playbooks, now=now)
+        targets = build_targets(config)
+        return execute(engine, plan, targets, now=now, dry_run=dry_run)
 
 
 def crm_setup(context: AppContext) -> dict[str, list[str]]:

@@ -26,6 +26,7 @@ from smartseg.worker import commands, pipeline, service
 from smartseg.worker.cli import main
 from smartseg.worker.context import AppContext
 from smartseg.worker.health import HealthServer, WorkerMetrics
+from smartseg.worker.lease import Leases
 from smartseg.worker.pipeline import StepFailed
 from smartseg.worker.service import (
     JOB_RUN_KIND,
@@ -545,3 +546,26 @@ def test_status_settles_a_run_whose_step_gave_its_lease_back_without_finishing(
         "running. The next sync carries on from the ledgers of what was written, writing "
         "nothing twice."
     )
+
+
+def test_a_one_shot_command_holds_its_step_and_stops_if_the_step_runs_elsewhere(
+    engine: Engine, cli_env: str, config: Config, config_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    replica = Leases(engine, "a", ttl=config.worker.lease_ttl, clock=lambda: now)
+    assert replica.acquire("step:evaluate").acquired
+    evaluate = ["--config", str(config_path), "evaluate", "--json"]
+    assert main(evaluate) == 75  # EX_TEMPFAIL: try again later
+    err = capsys.readouterr().err
+    assert "the evaluate step is running on a (its lease runs until" in err
+    assert "nothing was done" in err and "Traceback" not in err
+    assert [r for r in _runs(engine).values() if r["kind"] == "evaluate"] == []
+    assert replica.release("step:evaluate")
+    assert main(evaluate) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    row = _runs(engine)[run_id]
+    assert (row["status"], row["lease"]) == ("ok", "step:evaluate")
+    assert row["holder"].startswith("cli:")  # a killed command's row can be settled too
+    state = replica.state("step:evaluate")
+    assert state is not None and not state.held(dt.datetime.now(dt.UTC))  # given back
