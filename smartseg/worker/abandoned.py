@@ -34,17 +34,29 @@ and this rule with it: replica ids must be unique (the default, host:pid, is).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smartseg.store.models import Lease, Run, table_of
-from smartseg.store.runs import RunOwner
-from smartseg.worker.lease import LeaseState
+from smartseg.store.runs import RunOwner, owned_by
+from smartseg.worker.lease import Attempt, Heartbeat, Leases, LeaseState
 
-__all__ = ["ABANDONED", "lapsed_notes", "settle_proven", "settle_taken_over"]
+__all__ = [
+    "ABANDONED",
+    "holding",
+    "lapsed_notes",
+    "settle_after_taking",
+    "settle_proven",
+    "settle_taken_over",
+]
+
+log = logging.getLogger("smartseg.worker")
 
 ABANDONED = "abandoned"
 
@@ -98,6 +110,49 @@ def _running_under_leases(*lease_columns: Any) -> sa.Select[Any]:
         .join(_LEASE, _LEASE.c.job == _RUN.c.lease)
         .where(_RUN.c.status == "running")
     )
+
+
+def settle_after_taking(leases: Leases, attempt: Attempt) -> list[int]:
+    """What a holder does right after taking `attempt.job`, before any work under it: settle
+    the rows a dead holder left running there. Best effort (bookkeeping: the work can still go
+    ahead, and the next holder settles them); returns the ids settled."""
+    owner = RunOwner(attempt.job, leases.holder)
+    try:
+        settled = settle_taken_over(
+            leases.engine, owner, now=leases.clock(), previous=attempt.previous
+        )
+    except sa.exc.SQLAlchemyError:
+        log.warning("could not settle the runs left running under %s; the next holder to "
+                    "take it does", attempt.job, exc_info=True)  # fmt: skip
+        return []
+    if settled:
+        log.warning(
+            "run %s under %s settled as abandoned: the worker running it stopped without "
+            "finishing", ", ".join(map(str, settled)), attempt.job,
+        )  # fmt: skip
+    return settled
+
+
+@contextlib.contextmanager
+def holding(leases: Leases, lease: str, *, every: float) -> Iterator[Attempt]:
+    """Take `lease` for the block: settle what a dead holder left under it, renew it every
+    `every` seconds, record it as the owner of the run rows started inside, and give it back.
+
+    Yields the attempt; one not acquired means another holder has the lease, and nothing is
+    held (the caller says so in its own terms)."""
+    attempt = leases.acquire(lease)
+    if not attempt.acquired:
+        yield attempt
+        return
+    try:
+        settle_after_taking(leases, attempt)
+        with Heartbeat(leases, lease, every=every), owned_by(RunOwner(lease, leases.holder)):
+            yield attempt
+    finally:
+        try:
+            leases.release(lease)
+        except Exception:  # it expires after lease_ttl anyway
+            log.warning("could not release the lease on %s", lease, exc_info=True)
 
 
 def settle_proven(engine: Engine, *, now: dt.datetime) -> list[int]:

@@ -21,14 +21,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from smartseg.config import Config
 from smartseg.errors import SmartsegError
-from smartseg.store.runs import RunOwner, owned_by
-from smartseg.worker.abandoned import settle_taken_over
-from smartseg.worker.lease import Heartbeat, Leases, default_replica_id
+from smartseg.worker.abandoned import holding
+from smartseg.worker.lease import Leases, default_replica_id
 
 __all__ = ["StepBusy", "holding_step"]
 
@@ -58,26 +56,13 @@ def holding_step(
     holder = holder or f"cli:{default_replica_id()}"
     ttl = config.worker.lease_ttl
     leases = Leases(engine, holder, ttl=ttl, clock=clock)
-    lease = f"step:{step}"
-    attempt = leases.acquire(lease)
-    if not attempt.acquired:
-        until = (
-            f" (its lease runs until {attempt.until:%Y-%m-%d %H:%M:%S})" if attempt.until else ""
-        )
-        raise StepBusy(
-            f"the {step} step is running on {attempt.holder}{until}; nothing was done. "
-            f"Run it again once that finishes (`smartseg status` shows the step's runs)"
-        )
-    owner = RunOwner(lease, holder)
-    try:
-        try:
-            settle_taken_over(engine, owner, now=clock(), previous=attempt.previous)
-        except sa.exc.SQLAlchemyError:  # bookkeeping: the step itself can still run
-            log.warning("could not settle the runs left running under %s", lease, exc_info=True)
-        with Heartbeat(leases, lease, every=max(ttl.total_seconds() / 3, 0.2)), owned_by(owner):
-            yield
-    finally:
-        try:
-            leases.release(lease)
-        except Exception:  # it expires after lease_ttl anyway
-            log.warning("could not release the lease on %s", lease, exc_info=True)
+    every = max(ttl.total_seconds() / 3, 0.2)
+    with holding(leases, f"step:{step}", every=every) as attempt:
+        if not attempt.acquired:
+            until = f" (its lease runs until {attempt.until:%Y-%m-%d %H:%M:%S})"
+            raise StepBusy(
+                f"the {step} step is running on {attempt.holder}{until if attempt.until else ''}; "
+                "nothing was done. Run it again once that finishes (`smartseg status` shows the "
+                "step's runs)"
+            )
+        yield

@@ -59,11 +59,11 @@ from smartseg.errors import ConfigError, SmartsegError
 from smartseg.logs import redact
 from smartseg.store import upgrade
 from smartseg.store.models import Run, table_of
-from smartseg.store.runs import RunOwner, finish_run, owned_by, start_run
-from smartseg.worker.abandoned import settle_taken_over
+from smartseg.store.runs import RunOwner, finish_run, start_run
+from smartseg.worker.abandoned import holding, settle_after_taking
 from smartseg.worker.commands import summarize_counts
 from smartseg.worker.health import HealthServer, WorkerMetrics
-from smartseg.worker.lease import Attempt, Heartbeat, Leases, default_replica_id
+from smartseg.worker.lease import Heartbeat, Leases, default_replica_id
 from smartseg.worker.pipeline import STEPS, pull_failure
 
 __all__ = [
@@ -325,7 +325,9 @@ class Worker:
             log.info("skipped %s: %s", job, attempt.describe())
             return JobOutcome(job, "skipped", firing, reason=attempt.describe())
         try:
-            self._settle_abandoned(attempt)
+            # Rows under a job's lease are that job's runs (abandoned.py settles them).
+            if settled := settle_after_taking(self.leases, attempt):
+                self.metrics.job_abandoned(job, len(settled))
             return self._run_leased(job, firing)
         finally:
             try:
@@ -389,45 +391,14 @@ class Worker:
             yield f"the {step} step is running in another job of this replica"
             return
         try:
-            lease = f"step:{step}"
-            attempt = self.leases.acquire(lease)
-            if not attempt.acquired:
-                yield f"the {step} step is running on replica {attempt.holder}"
-                return
-            try:
-                self._settle_abandoned(attempt)
-                with (
-                    Heartbeat(self.leases, lease, every=self._beat_every),
-                    owned_by(RunOwner(lease, self.replica)),
-                ):
-                    yield None
-            finally:
-                try:
-                    self.leases.release(lease)
-                except Exception:  # it expires after lease_ttl anyway
-                    log.warning("could not release the lease on %s", lease, exc_info=True)
+            with holding(self.leases, f"step:{step}", every=self._beat_every) as attempt:
+                yield (
+                    None
+                    if attempt.acquired
+                    else (f"the {step} step is running on replica {attempt.holder}")
+                )
         finally:
             lock.release()
-
-    def _settle_abandoned(self, attempt: Attempt) -> None:
-        """Just after taking a lease, before any work under it: settle the runs a dead worker
-        left `running` under it (abandoned.py says why that is sound)."""
-        owner = RunOwner(attempt.job, self.replica)
-        try:
-            settled = settle_taken_over(
-                self.engine, owner, now=self.clock(), previous=attempt.previous
-            )
-        except sa.exc.SQLAlchemyError:  # bookkeeping: the work itself can still go ahead
-            log.warning("could not settle the runs left running under %s; the next replica to "
-                        "take it does", attempt.job, exc_info=True)  # fmt: skip
-            return
-        if settled:
-            log.warning(
-                "run %s under %s settled as abandoned: the worker running it stopped without "
-                "finishing", ", ".join(map(str, settled)), attempt.job,
-            )  # fmt: skip
-            if not attempt.job.startswith("step:"):  # rows under a job's lease are its runs
-                self.metrics.job_abandoned(attempt.job, len(settled))
 
     def _run_step(self, outcome: JobOutcome, name: str, step: Step) -> bool:
         begun = time.perf_counter()
