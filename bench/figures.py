@@ -49,6 +49,8 @@ def evaluation_figures(run: EvaluationRun, rules: int) -> list[Figure]:
             "s",
         ),
     ]
+    for label, evaluation in (("first evaluation", run.first), ("a day later", run.second)):
+        out.append(_phases_figure(label, evaluation, scan, scale, db))
     if run.naive is not None:
         naive = run.naive.result
         covered = len(naive.members)
@@ -75,6 +77,30 @@ def evaluation_figures(run: EvaluationRun, rules: int) -> list[Figure]:
             )
         )
     return out
+
+
+# The phases an evaluation's SQL time splits into (bench.segment_eval.phase_of), as the
+# report names them. What is left (Python, result fetches, set-up) shows as "the rest".
+_PHASES = (
+    ("metric_tables", "metric tables"),
+    ("segment_inserts", "segment results"),
+    ("membership_writes", "membership ledger"),
+)
+
+
+def _phases_figure(
+    label: str, evaluation: dict[str, Any], scan: float, scale: str, db: str
+) -> Figure:
+    """Where one evaluation's time went, each phase as seconds and as a multiple of the scan:
+    the figure that shows which part of the work keeps the total from the scan."""
+    phases = evaluation.get("phases", {})
+    parts = [(name, float(phases.get(key, 0.0))) for key, name in _PHASES]
+    parts.append(("the rest", max(0.0, evaluation["seconds"] - sum(s for _, s in parts))))
+    shown = ", ".join(f"{name} {s:.2f} s ({_times(s / scan)})" for name, s in parts)
+    return Figure(
+        "evaluation", f"{label} by phase, each vs the same scan", scale, db, shown,
+        detail={"phases": phases},
+    )  # fmt: skip
 
 
 def agreement_figure(store: Scale, rules: int, differ: dict[str, dict[str, int]]) -> Figure:
@@ -192,6 +218,10 @@ def demo_figures(demo: dict[str, Any]) -> list[Figure]:
             "calls",
         ),
     ]
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
 def _uncovered(count: int) -> str:
