@@ -48,7 +48,7 @@ from bench.figures import (
 from bench.logs import log
 from bench.postgres import Postgres, postgres_server
 from bench.pull import measure_memory, measure_overhead, pulled_world
-from bench.report import Figure, machine, print_table, rewrite_readme
+from bench.report import Figure, code_state, machine, print_table, rewrite_readme
 from bench.sandbox_process import REPO
 from bench.scales import SCALES, BenchScale, describe
 from bench.segment_eval import load_rule_set
@@ -173,6 +173,7 @@ def _postgres_version(postgres: Postgres) -> str | None:
 def run(scale: BenchScale, cache_dir: Path, only: tuple[str, ...]) -> dict[str, Any]:
     """Every section in `only`, at `scale`; the report as the JSON holds it."""
     started = time.perf_counter()
+    code = code_state()
     log(f"bench: scale {scale.name}, sections {', '.join(only)}; caches in {cache_dir}")
     cache_dir.mkdir(parents=True, exist_ok=True)
     with (
@@ -189,7 +190,7 @@ def run(scale: BenchScale, cache_dir: Path, only: tuple[str, ...]) -> dict[str, 
         for name in only:
             log(f"bench: section {name}")
             bench.run(name, sections[name])
-        info = machine(_postgres_version(postgres))
+        info = machine(_postgres_version(postgres), code)
         info["postgresql_server"] = postgres.origin
     return {
         "bench": "smartseg",

@@ -25,6 +25,7 @@ from rich.table import Table
 __all__ = [
     "COLUMNS",
     "Figure",
+    "code_state",
     "machine",
     "markdown_table",
     "print_table",
@@ -94,8 +95,17 @@ def _number(value: float | int | str, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
-def machine(postgres_version: str | None) -> dict[str, Any]:
-    """What the figures were measured on."""
+def code_state() -> dict[str, Any]:
+    """The commit being measured and whether tracked files differ from it. Taken when the run
+    starts: a commit or an edit made while a long run goes on must not be named in its report."""
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def machine(postgres_version: str | None, code: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the figures were measured on; `code` is `code_state()` from the run's start."""
     pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     return {
         "cores": os.cpu_count(),
@@ -104,8 +114,7 @@ def machine(postgres_version: str | None) -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "postgresql": postgres_version,
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **(code if code is not None else code_state()),
     }
 
 
