@@ -98,6 +98,10 @@ def postgres_server(cache_dir: Path) -> Iterator[Postgres]:
             if done.returncode:
                 yield Postgres(None, "none", f"initdb failed: {done.stderr.strip()[-400:]}")
                 return
+        if pg(str(bin_dir / "pg_ctl"), "-D", str(cluster), "status").returncode == 0:
+            # A bench that was killed left its server running on the cluster; it is ours.
+            log(f"postgres: stopping the server an earlier bench left running on {cluster}")
+            pg(str(bin_dir / "pg_ctl"), "-D", str(cluster), "-m", "fast", "-w", "stop")
         port = _free_port()
         options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
         started = pg(
