@@ -1,9 +1,9 @@
-"""`python -m smartseg` runs the CLI."""
+"""`python -m smartseg` runs the CLI, through the entry point the `smartseg` command uses."""
 
 from __future__ import annotations
 
 import sys
 
-from smartseg.worker.cli import main
+from smartseg.entry import main
 
 sys.exit(main())

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smartseg import __version__
+from smartseg import __version__, entry
 from smartseg.errors import SmartsegError
 from smartseg.logs import redact, setup_logging
 from smartseg.worker import commands, segments, sync_commands
@@ -81,6 +81,8 @@ def _root(
     for name in ("alembic", "urllib3", "stripe", "simple_salesforce"):
         logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
     ctx.obj = AppContext(config_path=config, debug=debug)
+    if ctx.invoked_subcommand != "run":
+        entry.release()  # only the service stops gracefully on a SIGTERM that came while starting
 
 
 @app.command()
@@ -173,6 +175,11 @@ def run(
     Serves /healthz and /metrics on worker.health_host:health_port. SIGTERM or SIGINT lets the
     running step finish, releases job leases and exits 0.
     """
+    if once is not None:
+        entry.release()  # one job now: a one-shot command
+    elif entry.stop_requested():
+        log.info("received SIGTERM while starting; nothing was started")
+        raise typer.Exit(0)
     from smartseg.worker.service import Worker
 
     if not ctx.obj.debug:

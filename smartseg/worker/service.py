@@ -52,6 +52,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
+from smartseg import entry
 from smartseg.config import Config, Schedule
 from smartseg.config.yamlfile import read_yaml
 from smartseg.connectors.pull import AVAILABLE_SOURCES, run_pull
@@ -492,6 +493,9 @@ class Worker:
         self.triggers = schedule_triggers(self.config)
         # From here on a signal stops gracefully, even during the migration below.
         previous = self._install_signals() if handle_signals else {}
+        if handle_signals and entry.stop_requested():  # a SIGTERM while the process started
+            log.info("received SIGTERM while starting")
+            self.stop()
         try:
             prepare_database(self.engine)
             self._serve(ready_file)

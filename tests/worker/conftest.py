@@ -112,7 +112,7 @@ def start_worker(tmp_path: Path) -> Iterator[Any]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("SMARTSEG_")}
         environ.update(env)
         command = [
-            sys.executable, "-m", "smartseg.worker.cli", "--config", str(config), "run",
+            sys.executable, "-m", "smartseg", "--config", str(config), "run",
             "--health-port", "0", "--ready-file", str(ready), "--replica-id", name,
         ]  # fmt: skip
         with log_file.open("wb") as output:
