@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -52,6 +53,9 @@ class WriteRateLimit(ConfigModel):
     per_second: float = Field(20, gt=0)
 
 
+_PERMISSION_SET_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)$")
+
+
 class SalesforceObjectTarget(ConfigModel):
     """Where segment tags and computed fields land on one Salesforce object."""
 
@@ -74,6 +78,40 @@ class SalesforceTarget(ConfigModel):
     )
     bulk_threshold: int = Field(5000, ge=0, description="Larger changes go through Bulk 2.0.")
     rate_limit: WriteRateLimit = WriteRateLimit()
+    permission_set: str | None = Field(
+        "smartseg_fields",
+        description="API name of the permission set through which `crm setup` grants the "
+        "integration user read and edit access to smartseg's fields; null to grant it by hand.",
+    )
+    grant_read_to: tuple[str, ...] = Field(
+        (),
+        description="Existing permission sets (API names) given read access to smartseg's "
+        "fields, so the people holding them see the fields.",
+    )
+
+    @field_validator("permission_set", "grant_read_to")
+    @classmethod
+    def _api_names(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        # They go into SOQL: letters, digits and single underscores, as Salesforce requires.
+        for name in (value,) if isinstance(value, str) else value or ():
+            if not _PERMISSION_SET_NAME.match(name):
+                raise PydanticCustomError(
+                    "api_name",
+                    "'{name}' is not a permission set API name (letters, digits and single "
+                    "underscores, starting with a letter)",
+                    {"name": name},
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _grant_needs_own_set(self) -> SalesforceTarget:
+        if self.grant_read_to and self.permission_set is None:
+            raise PydanticCustomError(
+                "grant_read_to",
+                "grant_read_to needs permission_set: with permission_set null smartseg "
+                "manages no field-level security; grant read access by hand instead",
+            )
+        return self
 
 
 class HubSpotObjectTarget(ConfigModel):

@@ -62,6 +62,7 @@ class SalesforceClient:
             ca_file=config.ca_file,
         )
         self._sf: Salesforce | None = None
+        self._user_id: str | None = None
 
     @property
     def sf(self) -> Salesforce:
@@ -74,7 +75,9 @@ class SalesforceClient:
         """Sign in with the configured flow (OAuth, or a given session id)."""
         auth = self.config.auth
         if isinstance(auth, SalesforceClientCredentials | SalesforcePassword):
-            token, instance = self._oauth()
+            token, instance, identity = self._oauth()
+            # The identity URL ends in the signed-in user's id: .../id/<org id>/<user id>.
+            self._user_id = identity.rstrip("/").rpartition("/")[2] or None
         else:
             token, instance = auth.session_id.get_secret_value(), self.config.instance_url
         self._sf = Salesforce(
@@ -84,7 +87,34 @@ class SalesforceClient:
             version=self.config.api_version,
         )
 
-    def _oauth(self) -> tuple[str, str]:
+    def user_id(self) -> str:
+        """The integration user's id: from the sign-in's identity URL, else (a given session id)
+        from one call to the OpenID Connect UserInfo endpoint."""
+        sf = self.sf
+        if self._user_id is None:
+
+            def userinfo() -> str:
+                url = f"https://{sf.sf_instance}/services/oauth2/userinfo"
+                response = self.session.get(
+                    url, headers={"Authorization": f"Bearer {sf.session_id}"}
+                )
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise SalesforceGeneralError(url, response.status_code, "userinfo", b"")
+                user = _json(response).get("user_id")
+                if response.status_code != 200 or not user:
+                    raise ConnectorError(SOURCE, "userinfo", Decision(
+                        Action.FAIL, Failure.CONFIG,
+                        f"Salesforce did not say who the integration user is (UserInfo answered "
+                        f"HTTP {response.status_code}); sign in with client_credentials or "
+                        "password instead of a session id",
+                        status=response.status_code,
+                    ))  # fmt: skip
+                return str(user)
+
+            self._user_id = self.run(userinfo, "userinfo")
+        return self._user_id
+
+    def _oauth(self) -> tuple[str, str, str]:
         auth = self.config.auth
         form: dict[str, str]
         if isinstance(auth, SalesforceClientCredentials):
@@ -136,7 +166,11 @@ class SalesforceClient:
                     status=response.status_code,
                 ),
             )
-        return str(body["access_token"]), str(body.get("instance_url") or self.config.instance_url)
+        return (
+            str(body["access_token"]),
+            str(body.get("instance_url") or self.config.instance_url),
+            str(body.get("id") or ""),
+        )
 
     def run(self, fn: Callable[[], T], stream: str) -> T:
         """One API call through the retry table; on an expired session, sign in and retry."""

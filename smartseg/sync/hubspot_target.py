@@ -161,6 +161,10 @@ class HubSpotTarget:
         key = FieldSpec(self.target.task_key_property, "text", "Smartseg key")
         return self._ensure(TASKS, [key], create=create, unique=True)
 
+    def ensure_access(self) -> list[str]:
+        """Nothing to grant: a private app's CRM scopes cover every property, smartseg's too."""
+        return []
+
     def ensure_tag_values(self, level: Level, field: str, values: Iterable[str]) -> list[str]:
         """Add the values missing from the tags property's options: one read, then one update
         with every missing value (none if nothing is missing). Existing options, hand-added

@@ -11,7 +11,10 @@ client-side pace of `rate_limit.per_second`. The call counts are the point of th
 - picklist values: one Tooling query for the field's metadata, one update adding every missing
   value (none when nothing is missing);
 - tasks: Collections upsert on smartseg's external-id key, 200 per call, so a key written twice
-  is still one task.
+  is still one task;
+- field-level security (`crm setup`): three queries, and creates only for what is missing
+  (`salesforce_access.py`), since a field created through the Tooling API is hidden from
+  everyone, the integration user included, until a permission set grants it.
 
 A request that fails for good (after the retries) fails the outcomes of its own records and the
 rest of the sync goes on; a configuration problem (unknown field, missing permission) raises,
@@ -31,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from simple_salesforce import exceptions as sf_errors
 from simple_salesforce.api import Salesforce
@@ -44,6 +47,7 @@ from smartseg.connectors.http import CallCounter
 from smartseg.connectors.retry import DEFAULT_POLICY, RetryPolicy
 from smartseg.connectors.salesforce import SalesforceClient
 from smartseg.errors import ConfigError
+from smartseg.sync.salesforce_access import OwnedField, grant_access, refused
 from smartseg.sync.targets import (
     FieldSpec,
     Level,
@@ -94,6 +98,19 @@ _METADATA: dict[str, dict[str, Any]] = {
     "number": {"type": "Number", "precision": 18, "scale": 2},
     "date": {"type": "Date"},
 }
+# Tooling API Metadata types each smartseg field kind may be written into (see _COMPATIBLE).
+_METADATA_KINDS = {
+    "tags": frozenset({"MultiselectPicklist"}),
+    "text": frozenset({"Text", "TextArea", "LongTextArea", "Picklist", "Email", "Url", "Phone"}),
+    "number": frozenset({"Number", "Currency", "Percent"}),
+    "date": frozenset({"Date"}),
+}
+_MANUAL_FLS = (
+    "targets.salesforce.permission_set is null, so smartseg leaves field-level security to you: "
+    "grant the integration user read and edit access to the field (Setup > Object Manager > "
+    "the field > Set Field-Level Security), or set permission_set to let `smartseg crm setup` "
+    "grant it"
+)
 _SHAPES = {
     "tags": "MultiselectPicklist",
     "text": "Text(255)",
@@ -215,8 +232,18 @@ class SalesforceTarget:
                     "(ending in __c) can be created",
                     key=f"targets.salesforce.objects.{level}",
                 )
-            self._create_field(sobject, spec.name, _field_metadata(spec))
-            lines.append(f"{sobject}.{spec.name}: created ({_SHAPES[spec.kind]})")
+            if self._create_field(sobject, spec.name, _field_metadata(spec)):
+                lines.append(f"{sobject}.{spec.name}: created ({_SHAPES[spec.kind]})")
+                continue
+            # It exists but is hidden from the integration user: check it, ensure_access grants it.
+            metadata = self._field_metadata(sobject, spec.name, key="targets.salesforce")[1]
+            if metadata.get("type") not in _METADATA_KINDS[spec.kind]:
+                raise ConfigError(
+                    f"Salesforce field {sobject}.{spec.name} is a {metadata.get('type')} field, "
+                    f"but smartseg writes {spec.kind} into it; use a {_SHAPES[spec.kind]} field",
+                    key=f"targets.salesforce.objects.{level}",
+                )
+            lines.append(f"{sobject}.{spec.name}: exists, not yet visible to the integration user")
         return lines
 
     def ensure_task_key(self, *, create: bool) -> list[str]:
@@ -249,8 +276,32 @@ class SalesforceTarget:
             "description": "smartseg's idempotency key: one task per key.",
         }
         # Task and Event custom fields are defined once, on Activity.
-        self._create_field("Activity", field, metadata)
-        return [f"Task.{field}: created (Text({TASK_KEY_LENGTH}) External ID Unique)"]
+        if self._create_field("Activity", field, metadata):
+            return [f"Task.{field}: created (Text({TASK_KEY_LENGTH}) External ID Unique)"]
+        hidden = self._field_metadata("Activity", field, key="targets.salesforce.task_key_field")
+        if not hidden[1].get("externalId"):
+            raise ConfigError(
+                f"Salesforce field Task.{field} exists but is not an External ID, so tasks "
+                "cannot be upserted by it; mark it External ID and Unique",
+                key="targets.salesforce.task_key_field",
+            )
+        return [f"Task.{field}: exists, not yet visible to the integration user"]
+
+    def ensure_access(self) -> list[str]:
+        """Grant field-level security on every field smartseg writes (tags, computed fields, the
+        task key) through `targets.salesforce.permission_set`, and read access to the sets of
+        `grant_read_to`; nothing at all when permission_set is null (the org manages FLS)."""
+        name = self.target.permission_set
+        if name is None:
+            return []
+        fields = self._owned_fields()
+        try:
+            return grant_access(_SetupCalls(self, fields), name, self.target.grant_read_to, fields)
+        except ConnectorError as exc:
+            code, _, message = exc.decision.message.partition(": ")
+            if "INSUFFICIENT_ACCESS" in exc.decision.message:
+                raise refused(code, message, fields) from exc
+            raise
 
     def ensure_tag_values(self, level: Level, field: str, values: Iterable[str]) -> list[str]:
         """Make every value a selectable option of the tags picklist: one Tooling query for the
@@ -396,7 +447,7 @@ class SalesforceTarget:
                     results[task.key.casefold()] = TaskOutcome(task.key, False, error=str(exc))
                 continue
             for task, result in zip(chunk, _results(response, len(chunk)), strict=True):
-                error = _save_errors("Task", result)
+                error = _save_errors("Task", result, self._fls_hint())
                 results[task.key.casefold()] = TaskOutcome(
                     task.key,
                     error is None,
@@ -424,7 +475,7 @@ class SalesforceTarget:
                 outcomes.update({i: WriteOutcome(i, False, str(exc)) for i in chunk})
                 continue
             for record_id, result in zip(chunk, _results(response, len(chunk)), strict=True):
-                error = _save_errors(sobject, result)
+                error = _save_errors(sobject, result, self._fls_hint())
                 outcomes[record_id] = WriteOutcome(record_id, error is None, error)
         return outcomes
 
@@ -468,7 +519,9 @@ class SalesforceTarget:
         if state != "JobComplete":
             reason = str(info.get("errorMessage") or "no reason given")
             if "Field name not found" in reason:
-                raise _config_error(sobject, f"Bulk API job {job_id} failed: {reason}")
+                raise _config_error(
+                    sobject, f"Bulk API job {job_id} failed: {reason}", self._fls_hint()
+                )
             return failed_all(f"Bulk API job {job_id} ended {state}: {reason}")
         errors: dict[str, str] = {}
         try:
@@ -489,7 +542,7 @@ class SalesforceTarget:
             return failed_all(f"Bulk API job {job_id} ended but its results were not read: {exc}")
         for error in errors.values():
             if error.partition(":")[0] in _CONFIG_CODES:
-                raise _config_error(sobject, error)
+                raise _config_error(sobject, error, self._fls_hint())
         return {i: WriteOutcome(i, i not in errors, errors.get(i)) for i in ids}
 
     def _wait(self, sobject: str, job_id: str, jobs: Callable[[], _Bulk2Client]) -> dict[str, Any]:
@@ -523,12 +576,15 @@ class SalesforceTarget:
         described = self._call(lambda: getattr(self._sf(), sobject).describe(), sobject)
         return {str(f["name"]).lower(): dict(f) for f in described.get("fields", [])}
 
-    def _field_metadata(self, sobject: str, field: str) -> tuple[str, dict[str, Any]]:
-        """The CustomField's Tooling id and Metadata, from one Tooling query."""
+    def _field_metadata(
+        self, sobject: str, field: str, *, key: str = "targets.salesforce.objects"
+    ) -> tuple[str, dict[str, Any]]:
+        """The CustomField's Tooling id and Metadata, from one Tooling query (which, unlike
+        describe, sees fields the integration user has no field-level security on)."""
         if not field.endswith("__c"):
             raise ConfigError(
                 f"{sobject}.{field} is not a custom field; smartseg's tags field must be one",
-                key="targets.salesforce.objects",
+                key=key,
             )
         namespace, _, developer = field.removesuffix("__c").rpartition("__")
         where = f"TableEnumOrId = '{sobject}' AND DeveloperName = '{developer}'"
@@ -539,25 +595,57 @@ class SalesforceTarget:
         records = (response or {}).get("records") or []
         if not records:
             raise ConfigError(
-                f"Salesforce is missing smartseg's field {sobject}.{field} (or the integration "
-                "user cannot see it); run `smartseg crm setup` to create it",
-                key="targets.salesforce.objects",
+                f"Salesforce is missing smartseg's field {sobject}.{field}; run "
+                "`smartseg crm setup` to create it",
+                key=key,
             )
         return str(records[0]["Id"]), dict(records[0].get("Metadata") or {})
 
-    def _create_field(self, sobject: str, field: str, metadata: Mapping[str, Any]) -> None:
+    def _create_field(self, sobject: str, field: str, metadata: Mapping[str, Any]) -> bool:
+        """Create the field; False when it exists already, hidden from the integration user
+        (describe did not list it), which ensure_access will grant."""
         body = {"FullName": f"{sobject}.{field}", "Metadata": dict(metadata)}
         try:
             self._restful("tooling/sobjects/CustomField", "CustomField", method="POST", json=body)
         except ConnectorError as exc:
-            if exc.decision.message.startswith("DUPLICATE_DEVELOPER_NAME"):
+            if not exc.decision.message.startswith("DUPLICATE_DEVELOPER_NAME"):
+                raise
+            if self.target.permission_set is None:
                 raise ConfigError(
                     f"Salesforce field {sobject}.{field} exists but the integration user cannot "
-                    "see it; grant it field-level security (read and edit) on the field",
+                    f"see it; {_MANUAL_FLS}",
                     key="targets.salesforce",
                 ) from exc
-            raise
+            return False
         log.info("salesforce: created field %s.%s", sobject, field)
+        return True
+
+    def _owned_fields(self) -> list[OwnedField]:
+        """Every field smartseg writes, by the names FieldPermissions use."""
+        fields = [
+            OwnedField(spec.object, name)
+            for spec in self.target.objects.values()
+            for name in ([spec.tags_field] if spec.tags_field else []) + list(spec.fields)
+        ]
+        return [*dict.fromkeys(fields), OwnedField("Task", self.target.task_key_field)]
+
+    def _fls_hint(self) -> str:
+        """What to do when Salesforce does not know one of smartseg's fields."""
+        if self.target.permission_set is None:
+            return _MANUAL_FLS
+        return (
+            "run `smartseg crm setup`, which creates smartseg's fields and grants the integration "
+            f"user access to them through permission set {self.target.permission_set}"
+        )
+
+    def _all_records(self, soql: str, stream: str) -> list[dict[str, Any]]:
+        """Every record of a (small) query, following its pages."""
+        response = self._query(soql, stream)
+        records = list(response.get("records", []))
+        while not response.get("done", True) and response.get("nextRecordsUrl"):
+            response = self._query_more(str(response["nextRecordsUrl"]), stream)
+            records += response.get("records", [])
+        return [dict(r) for r in records]
 
     # Plumbing -----------------------------------------------------------------------------------
 
@@ -591,9 +679,61 @@ class SalesforceTarget:
 
         def paced() -> T:
             self._limiter.wait()
-            return fn()
+            try:
+                return fn()
+            except sf_errors.SalesforceMalformedRequest as exc:
+                content: list[Any] = exc.content if isinstance(exc.content, list) else []
+                code = str(content[0].get("errorCode", "")) if content else ""
+                if code == "INVALID_FIELD":
+                    # Most often a field of smartseg's the integration user has no FLS on.
+                    raise _config_error(stream, f"{code}: {content[0].get('message', '')}",
+                                        self._fls_hint()) from exc  # fmt: skip
+                raise
 
         return self._client.run(paced, stream)
+
+
+class _SetupCalls:
+    """`SetupApi` (salesforce_access.py) over the target's counted, paced and retried calls."""
+
+    def __init__(self, target: SalesforceTarget, fields: Sequence[OwnedField]) -> None:
+        self._target = target
+        self._fields = fields
+
+    def records(self, soql: str, stream: str) -> list[dict[str, Any]]:
+        return self._target._all_records(soql, stream)
+
+    def save(
+        self, method: Literal["POST", "PATCH"], records: Sequence[Mapping[str, Any]], stream: str
+    ) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, len(records), COLLECTION_SIZE):
+            chunk = list(records[start : start + COLLECTION_SIZE])
+            body = {"allOrNone": False, "records": chunk}
+            response = self._target._restful("composite/sobjects", stream, method=method, json=body)
+            for result in _results(response, len(chunk)):
+                if result.get("success"):
+                    ids.append(str(result.get("id") or ""))
+                    continue
+                error = dict((result.get("errors") or [{}])[0])
+                code, message = str(error.get("statusCode") or ""), str(error.get("message") or "")
+                if code.startswith("INSUFFICIENT_ACCESS"):
+                    raise refused(code, message, self._fields)
+                raise ConfigError(
+                    f"Salesforce refused a {stream} record ({code}: {message}); fix it in "
+                    "Setup and run `smartseg crm setup` again",
+                    key="targets.salesforce.permission_set",
+                )
+        return ids
+
+    def user_id(self) -> str:
+        user = self._target._client.user_id()  # retried and counted by the client
+        if not is_salesforce_id(user):
+            raise ConfigError(
+                f"Salesforce named the integration user {user!r}, which is not a record id",
+                key="sources.salesforce.auth",
+            )
+        return user
 
 
 # Helpers ----------------------------------------------------------------------------------------
@@ -605,11 +745,10 @@ def _check_name(name: str, key: str) -> None:
         raise ConfigError(f"{name!r} is not a Salesforce API name", key=key)
 
 
-def _config_error(sobject: str, message: str) -> ConnectorError:
+def _config_error(sobject: str, message: str, hint: str) -> ConnectorError:
     return ConnectorError(SOURCE, sobject, Decision(
         Action.FAIL, Failure.CONFIG,
-        f"{message}; check the field names in targets.salesforce and the integration user's "
-        "field-level security",
+        f"{message}; check the field names in targets.salesforce, or {hint}",
     ))  # fmt: skip
 
 
@@ -684,7 +823,7 @@ def _results(response: Any, expected: int) -> list[dict[str, Any]]:
     return (items + [missing] * expected)[:expected]
 
 
-def _save_errors(sobject: str, result: Mapping[str, Any]) -> str | None:
+def _save_errors(sobject: str, result: Mapping[str, Any], hint: str) -> str | None:
     """None for a successful SaveResult, else its errors as 'CODE: message' joined by '; '.
     An error every record would share (an unknown or read-only field) raises instead."""
     if result.get("success"):
@@ -693,7 +832,7 @@ def _save_errors(sobject: str, result: Mapping[str, Any]) -> str | None:
     for error in result.get("errors") or []:
         code, message = str(error.get("statusCode") or ""), str(error.get("message") or "")
         if code in _CONFIG_CODES:
-            raise _config_error(sobject, f"{code}: {message}")
+            raise _config_error(sobject, f"{code}: {message}", hint)
         parts.append(f"{code}: {message}" if code else message)
     return "; ".join(parts) or "failed without an error message"
 

@@ -104,6 +104,12 @@ class CrmTarget(Protocol):
         """The same for the task field/property holding smartseg's key (unique, external id)."""
         ...
 
+    def ensure_access(self) -> list[str]:
+        """Let the API user (and whoever config names) read and write smartseg's fields and task
+        key where the CRM has field-level security; reads only when all is granted already.
+        Returns what it did, one line each ([] for a CRM without field-level security)."""
+        ...
+
     def ensure_tag_values(self, level: Level, field: str, values: Iterable[str]) -> list[str]:
         """Add the values missing from the tags field's options (at most two calls: read
         the options, then one update with all missing values). Returns the values added."""

@@ -72,7 +72,8 @@ def crm_setup(context: AppContext) -> dict[str, list[str]]:
 def crm_setup_targets(
     config: Config, rules: RuleSet, targets: Mapping[str, CrmTarget]
 ) -> dict[str, list[str]]:
-    """`crm setup` on given targets: fields, the task key and every segment's tag value."""
+    """`crm setup` on given targets: fields, the task key, every segment's tag value, and the
+    field-level security that lets smartseg (and who config names) use the fields."""
     done: dict[str, list[str]] = {name: [] for name in targets}
     for obj in object_targets(config, rules):
         target = targets[obj.target]
@@ -87,6 +88,7 @@ def crm_setup_targets(
                 )
     for name, target in targets.items():
         done[name] += target.ensure_task_key(create=True)
+        done[name] += target.ensure_access()
     return done
 
 

@@ -341,7 +341,9 @@ def test_read_only_field_write_is_rejected(sf: Client, sf_server: SalesforceServ
     assert _first_error(error.value)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
 
 
-def test_tooling_custom_field_create_and_new_value_show_in_describe(sf: Client) -> None:
+def test_tooling_custom_field_create_and_new_value_show_in_describe(
+    sf: Client, sf_server: SalesforceServer
+) -> None:
     metadata = {
         "label": "Smartseg Segments",
         "type": "MultiselectPicklist",
@@ -359,6 +361,7 @@ def test_tooling_custom_field_create_and_new_value_show_in_describe(sf: Client) 
         method="POST",
         data={"FullName": "Account.Smartseg_Segments__c", "Metadata": metadata},
     )
+    sf_server.field_security.grant_by_hand("Account.Smartseg_Segments__c")
     metadata["valueSet"]["valueSetDefinition"]["value"].append(  # type: ignore[index]
         {"fullName": "AtRisk", "label": "AtRisk", "default": False}
     )
@@ -392,6 +395,7 @@ def test_multi_select_includes_treats_semicolon_as_and(
         method="POST",
         data={"FullName": "Account.Tags__c", "Metadata": metadata},
     )
+    sf_server.field_security.grant_by_hand("Account.Tags__c")
     first, second = (sf_server.salesforce_id("company", i) for i in (0, 1))
     sf.Account.update(first, {"Tags__c": "A;B"})
     sf.Account.update(second, {"Tags__c": "A"})
@@ -473,3 +477,136 @@ def _session_rows(server: SalesforceServer, sobject: str) -> Any:
     return session.get(
         f"{server.url}/_sandbox/records/{sobject}", verify=str(server.tls.ca_file)
     ).json()
+
+
+# Field-level security ---------------------------------------------------------------------------
+
+_TEXT_FIELD = {"label": "Plan Note", "type": "Text", "length": 40}
+
+
+def _new_field(sf: Client, full_name: str) -> None:
+    sf.toolingexecute(
+        "sobjects/CustomField", method="POST", data={"FullName": full_name, "Metadata": _TEXT_FIELD}
+    )
+
+
+def _grant(sf: Client, user: str, field: str, *, edit: bool) -> str:
+    """Through the API, as an integration would: a permission set, its assignment, the row."""
+    parent = sf.PermissionSet.create({"Name": "Plan_Notes", "Label": "Plan notes"})["id"]
+    sf.PermissionSetAssignment.create({"AssigneeId": user, "PermissionSetId": parent})
+    row = {"ParentId": parent, "SobjectType": field.partition(".")[0], "Field": field,
+           "PermissionsRead": True, "PermissionsEdit": edit}  # fmt: skip
+    return str(sf.FieldPermissions.create(row)["id"])
+
+
+def _names(sf: Client, sobject: str) -> set[str]:
+    return {f["name"] for f in getattr(sf, sobject).describe()["fields"]}
+
+
+def test_a_field_created_through_tooling_is_hidden_until_a_permission_set_grants_it(
+    sf_fresh: SalesforceServer, sf_tls: TlsFiles
+) -> None:
+    sf = _client(sf_fresh, sf_tls)
+    account = sf_fresh.salesforce_id("company", 0)
+    _new_field(sf, "Account.Plan_Note__c")
+
+    assert "Plan_Note__c" not in _names(sf, "Account")
+    assert "Edition__c" in _names(sf, "Account")  # shipped fields stay visible
+    with pytest.raises(SalesforceMalformedRequest) as query:
+        sf.query("SELECT Id, Plan_Note__c FROM Account")
+    with pytest.raises(SalesforceMalformedRequest) as write:
+        sf.Account.update(account, {"Plan_Note__c": "x"})
+    assert _first_error(query.value)["errorCode"] == "INVALID_FIELD"
+    assert _first_error(write.value)["errorCode"] == "INVALID_FIELD"
+
+    user = sf_fresh.ids.integration_user
+    row = _grant(sf, user, "Account.Plan_Note__c", edit=False)
+    assert "Plan_Note__c" in _names(sf, "Account")
+    assert sf.query("SELECT Plan_Note__c FROM Account")["totalSize"] == 3
+    with pytest.raises(SalesforceMalformedRequest) as read_only:
+        sf.Account.update(account, {"Plan_Note__c": "x"})
+    assert _first_error(read_only.value)["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+
+    sf.FieldPermissions.update(row, {"PermissionsEdit": True})
+    sf.Account.update(account, {"Plan_Note__c": "renewal at risk"})
+    assert sf.Account.get(account)["Plan_Note__c"] == "renewal at risk"
+
+
+def test_a_task_field_granted_as_task_is_the_one_activity_field(
+    sf_fresh: SalesforceServer, sf_tls: TlsFiles
+) -> None:
+    sf = _client(sf_fresh, sf_tls)
+    _new_field(sf, "Activity.Plan_Note__c")
+    assert "Plan_Note__c" not in _names(sf, "Task") | _names(sf, "Event")
+    _grant(sf, sf_fresh.ids.integration_user, "Task.Plan_Note__c", edit=True)
+    assert "Plan_Note__c" in _names(sf, "Task") & _names(sf, "Event")
+
+
+def test_field_permissions_follow_salesforces_rules(
+    sf_fresh: SalesforceServer, sf_tls: TlsFiles
+) -> None:
+    sf = _client(sf_fresh, sf_tls)
+    _new_field(sf, "Account.Plan_Note__c")
+    parent = sf.PermissionSet.create({"Name": "Notes", "Label": "Notes"})["id"]
+    row = {"ParentId": parent, "SobjectType": "Account", "PermissionsRead": True}
+    bad = sf.restful("composite/sobjects", method="POST", json={"records": [
+        {"attributes": {"type": "FieldPermissions"}, **row, "Field": "Account.Plan_Note__c",
+         "PermissionsRead": False, "PermissionsEdit": True},
+        {"attributes": {"type": "FieldPermissions"}, **row, "Field": "Account.No_Such__c"},
+        {"attributes": {"type": "FieldPermissions"}, **row, "Field": "Account.Id"},
+        {"attributes": {"type": "FieldPermissions"}, **row, "Field": "Account.Plan_Note__c"},
+        {"attributes": {"type": "FieldPermissions"}, **row, "Field": "Account.plan_note__c"},
+    ]})  # fmt: skip
+    codes = [r["errors"][0]["statusCode"] if r["errors"] else "ok" for r in bad]
+    assert codes == [
+        "FIELD_INTEGRITY_EXCEPTION",  # Edit needs Read
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",  # Id has no field-level security
+        "ok",
+        "DUPLICATE_VALUE",
+    ]
+    with pytest.raises(SalesforceMalformedRequest) as twice:
+        sf.PermissionSet.create({"Name": "Notes", "Label": "Notes again"})
+    assert _first_error(twice.value)["errorCode"] == "DUPLICATE_VALUE"
+    found = sf.query(
+        "SELECT Id, Name FROM PermissionSet WHERE Name IN ('Notes', 'CSM_Access', 'Nope')"
+    )
+    assert sorted(r["Name"] for r in found["records"]) == ["CSM_Access", "Notes"]
+
+
+def test_without_the_permission_setup_objects_refuse_writes(
+    sf_fresh: SalesforceServer, sf_tls: TlsFiles
+) -> None:
+    sf = _client(sf_fresh, sf_tls)
+    session = _session(sf_tls)
+    switch = f"{sf_fresh.url}/_sandbox/permissions"
+    assert session.put(switch, json={"manage_permission_sets": False}, timeout=30).ok
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.PermissionSet.create({"Name": "Mine", "Label": "Mine"})
+    assert _first_error(refused.value)["errorCode"] == "INSUFFICIENT_ACCESS_OR_READONLY"
+    assert sf.query("SELECT Id FROM PermissionSet")["totalSize"] == 2  # reading still works
+    assert session.get(switch, timeout=30).json() == {"manage_permission_sets": False}
+
+
+def test_the_token_and_userinfo_name_the_integration_user(
+    sf_fresh: SalesforceServer, sf_tls: TlsFiles
+) -> None:
+    session = _session(sf_tls)
+    token = session.post(f"{sf_fresh.url}/services/oauth2/token", data={
+        "grant_type": "client_credentials", "client_id": sf_fresh.DEFAULT_CLIENT_ID,
+        "client_secret": sf_fresh.DEFAULT_CLIENT_SECRET,
+    }, timeout=30).json()  # fmt: skip
+    user = sf_fresh.ids.integration_user
+    assert token["id"].endswith(f"/id/{sf_fresh.ORG_ID}/{user}")
+    info = session.get(
+        f"{sf_fresh.url}/services/oauth2/userinfo",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        timeout=30,
+    )
+    assert info.json()["user_id"] == user
+    refused = session.get(
+        f"{sf_fresh.url}/services/oauth2/userinfo",
+        headers={"Authorization": "Bearer nope"},
+        timeout=30,
+    )
+    assert refused.status_code == 403

@@ -288,7 +288,9 @@ def test_delete_and_hard_delete_jobs(
     assert len(listed["records"]) == 1
 
 
-def test_multi_select_values_are_separated_by_semicolons(sf: Client) -> None:
+def test_multi_select_values_are_separated_by_semicolons(
+    sf: Client, server: SalesforceServer
+) -> None:
     metadata = {
         "label": "Tags",
         "type": "MultiselectPicklist",
@@ -303,6 +305,7 @@ def test_multi_select_values_are_separated_by_semicolons(sf: Client) -> None:
         method="POST",
         data={"FullName": "Account.Tags__c", "Metadata": metadata},
     )
+    server.field_security.grant_by_hand("Account.Tags__c")
     [account] = _accounts(sf, 1)
     sf.bulk2.Account.update(records=[{"Id": account, "Tags__c": "A;B"}], wait=0)
     assert sf.Account.get(account)["Tags__c"] == "A;B"

@@ -119,14 +119,23 @@ def target(tmp_path: Path, server: SalesforceServer) -> SalesforceTarget:
 
 @pytest.fixture
 def ready(target: SalesforceTarget, server: SalesforceServer) -> SalesforceTarget:
-    """The target with smartseg's Account fields created and the request log cleared."""
-    target.ensure_fields("account", FIELDS, create=True)
+    """The target with smartseg's fields created and granted, and the request log cleared."""
+    set_up(target)
     target.ensure_tag_values("account", TAGS, ["ICP", "Expansion", "AtRisk"])
     reset(server)
     return target
 
 
 # Helpers ----------------------------------------------------------------------------------------
+
+
+def set_up(target: SalesforceTarget) -> None:
+    """What `crm setup` does for the config of `load`: create smartseg's fields, which start
+    hidden from the integration user, then grant it access to them."""
+    target.ensure_fields("account", FIELDS, create=True)
+    target.ensure_fields("contact", FIELDS[:1], create=True)
+    target.ensure_task_key(create=True)
+    target.ensure_access()
 
 
 def reset(server: SalesforceServer) -> None:
@@ -255,7 +264,7 @@ def test_429_500_and_an_expired_session_are_retried_and_everything_lands_once(
 ) -> None:
     sleeps = Sleeps()
     target = make_target(tmp_path, server, sleep=sleeps)
-    target.ensure_fields("account", FIELDS, create=True)
+    set_up(target)
     target.ensure_tag_values("account", TAGS, ["ICP"])
     ids = account_ids(server, 1000)
     path = f"{API}/composite/sobjects"
@@ -329,7 +338,7 @@ def test_above_bulk_threshold_one_bulk_job_writes_everything(
     tmp_path: Path, server: SalesforceServer
 ) -> None:
     target = make_target(tmp_path, server, bulk_threshold=100)
-    target.ensure_fields("account", FIELDS, create=True)
+    set_up(target)
     target.ensure_tag_values("account", TAGS, ["ICP", "AtRisk"])
     ids = account_ids(server, 300)
     target.update("account", [RecordWrite(ids[0], {MRR: 99.0})])  # one record: Collections
@@ -379,9 +388,12 @@ def test_a_bulk_job_without_failures_reads_no_results(
 
 
 def test_missing_fields_raise_without_create_and_are_created_with_it(
-    target: SalesforceTarget, server: SalesforceServer
+    tmp_path: Path, server: SalesforceServer
 ) -> None:
-    specs = [*FIELDS, FieldSpec("Smartseg_Renewal__c", "date", "Smartseg Renewal")]
+    renewal = "Smartseg_Renewal__c"
+    account = {"object": "Account", "tags_field": TAGS, "fields": {MRR: "mrr", renewal: "x"}}
+    target = make_target(tmp_path, server, objects={"account": account})
+    specs = [*FIELDS, FieldSpec(renewal, "date", "Smartseg Renewal")]
     with pytest.raises(ConfigError) as raised:
         target.ensure_fields("account", specs, create=False)
     message = str(raised.value)
@@ -409,6 +421,8 @@ def test_missing_fields_raise_without_create_and_are_created_with_it(
     )
     assert described["Smartseg_Renewal__c"].type == "date"
 
+    target.ensure_task_key(create=True)
+    target.ensure_access()
     reset(server)
     assert target.ensure_fields("account", specs, create=False) == [
         f"Account.{s.name}: exists" for s in specs
@@ -422,8 +436,9 @@ def test_a_field_of_the_wrong_type_is_reported(target: SalesforceTarget) -> None
 
 
 def test_the_task_key_is_created_once_as_a_unique_external_id(
-    target: SalesforceTarget, server: SalesforceServer
+    tmp_path: Path, server: SalesforceServer
 ) -> None:
+    target = make_target(tmp_path, server, objects={})
     with pytest.raises(ConfigError, match=f"Task.{KEY}.*smartseg crm setup"):
         target.ensure_task_key(create=False)
     assert target.ensure_task_key(create=True) == [
@@ -431,13 +446,14 @@ def test_the_task_key_is_created_once_as_a_unique_external_id(
     ]
     key = server.schema.objects["task"].get(KEY)
     assert key is not None and key.external_id and key.unique and key.length == 80
+    target.ensure_access()
     assert target.ensure_task_key(create=False) == [f"Task.{KEY}: exists"]
 
 
 def test_missing_tag_values_are_added_in_one_update_and_none_when_nothing_is_missing(
     target: SalesforceTarget, server: SalesforceServer
 ) -> None:
-    target.ensure_fields("account", FIELDS, create=True)
+    set_up(target)
     reset(server)
     before = target.calls()
 
@@ -496,7 +512,7 @@ def test_read_tags_never_sends_text_that_is_not_an_id(
 def test_upserting_the_same_keys_twice_keeps_one_task_per_key(
     target: SalesforceTarget, server: SalesforceServer
 ) -> None:
-    target.ensure_task_key(create=True)
+    set_up(target)
     before = len(records(server, "Task"))
     contact = server.salesforce_id("person", 0)
     tasks = [
@@ -532,7 +548,7 @@ def test_upserting_the_same_keys_twice_keeps_one_task_per_key(
 def test_the_same_key_twice_in_one_call_is_one_task(
     target: SalesforceTarget, server: SalesforceServer
 ) -> None:
-    target.ensure_task_key(create=True)
+    set_up(target)
     outcomes = target.upsert_tasks(
         [task("k-1", server), task("k-1", server, subject="Newer"), task("k-2", server)]
     )
@@ -543,7 +559,7 @@ def test_the_same_key_twice_in_one_call_is_one_task(
 
 
 def test_a_bad_task_fails_alone(target: SalesforceTarget, server: SalesforceServer) -> None:
-    target.ensure_task_key(create=True)
+    set_up(target)
     outcomes = target.upsert_tasks(
         [task("ok", server), task("bad", server, account_record_id="001xx")]
     )
@@ -578,3 +594,180 @@ def test_a_bulk_close_whose_answer_is_lost_is_not_repeated(
     assert counts[f"PATCH {API}/jobs/ingest/{{id}}"] == 2
     stored = records(server, "Account")
     assert all(stored[i]["Region__c"] == "LATAM" for i in ids)
+
+
+# Field-level security ---------------------------------------------------------------------------
+
+OWNED = [f"Account.{TAGS}", f"Account.{MRR}", f"Contact.{TAGS}", f"Task.{KEY}"]
+CREATE = f"POST {API}/composite/sobjects"
+
+
+def create_fields(target: SalesforceTarget) -> None:
+    """The first half of `crm setup`: smartseg's fields, created but not granted."""
+    target.ensure_fields("account", FIELDS, create=True)
+    target.ensure_fields("contact", FIELDS[:1], create=True)
+    target.ensure_task_key(create=True)
+
+
+def field_permissions(
+    server: SalesforceServer, permission_set: str
+) -> dict[str, tuple[bool, bool]]:
+    """Field -> (read, edit) of the named permission set, as stored in the org."""
+    [parent] = [
+        i for i, r in records(server, "PermissionSet").items() if r["Name"] == permission_set
+    ]
+    return {
+        r["Field"]: (r["PermissionsRead"], r["PermissionsEdit"])
+        for r in records(server, "FieldPermissions").values()
+        if r["ParentId"] == parent
+    }
+
+
+def set_switch(server: SalesforceServer, allowed: bool) -> None:
+    assert server.tls is not None
+    requests.put(f"{server.url}/_sandbox/permissions", json={"manage_permission_sets": allowed},
+                 verify=str(server.tls.ca_file), timeout=30).raise_for_status()  # fmt: skip
+
+
+def test_created_fields_are_hidden_until_setup_grants_them_then_readable_and_writable(
+    target: SalesforceTarget, server: SalesforceServer
+) -> None:
+    create_fields(target)
+    record_id = account_ids(server, 1)[0]
+    with pytest.raises(ConfigError, match="missing smartseg's fields"):  # describe hides them
+        target.ensure_fields("account", FIELDS, create=False)
+    with pytest.raises(ConnectorError, match=r"INVALID_FIELD.*smartseg crm setup") as write:
+        target.update("account", [RecordWrite(record_id, {MRR: 1.0})])
+    with pytest.raises(ConnectorError, match="INVALID_FIELD") as read:
+        target.read_tags("account", TAGS, [record_id])
+    assert write.value.decision.failure is read.value.decision.failure is Failure.CONFIG
+
+    reset(server)
+    lines = target.ensure_access()
+
+    assert lines == [
+        "permission set smartseg_fields: created",
+        "permission set smartseg_fields: assigned to the integration user",
+        "permission set smartseg_fields: granted read and edit on 4 fields",
+    ]
+    assert field_permissions(server, "smartseg_fields") == {f: (True, True) for f in OWNED}
+    [own] = [r for r in records(server, "PermissionSet").values() if r["Name"] == "smartseg_fields"]
+    assert own["Label"] == "smartseg fields"
+    # One create each for the set and its assignment, and one for all four field permissions.
+    assert routes(server)[CREATE] == 3
+    target.ensure_tag_values("account", TAGS, ["ICP"])
+    assert target.update("account", [RecordWrite(record_id, {TAGS: "ICP", MRR: 2.5})])[0].ok
+    assert target.read_tags("account", TAGS, [record_id]) == {record_id: "ICP"}
+    assert target.upsert_tasks([task("fls-1", server)])[0].ok
+
+
+def test_grant_read_to_gives_existing_permission_sets_read_only_access(
+    tmp_path: Path, server: SalesforceServer
+) -> None:
+    target = make_target(tmp_path, server, grant_read_to=["CSM_Access"])
+    create_fields(target)
+    lines = target.ensure_access()
+    assert "permission set CSM_Access: granted read on 4 fields" in lines
+    assert field_permissions(server, "CSM_Access") == {f: (True, False) for f in OWNED}
+    assert field_permissions(server, "smartseg_fields") == {f: (True, True) for f in OWNED}
+
+
+def test_a_permission_set_that_does_not_exist_is_named_with_a_suggestion(
+    tmp_path: Path, server: SalesforceServer
+) -> None:
+    target = make_target(tmp_path, server, grant_read_to=["CSM_Acess"])
+    create_fields(target)
+    with pytest.raises(ConfigError, match=r"'CSM_Acess'.*did you mean 'CSM_Access'") as raised:
+        target.ensure_access()
+    assert raised.value.key == "targets.salesforce.grant_read_to"
+    assert "smartseg_fields" not in {r["Name"] for r in records(server, "PermissionSet").values()}
+
+
+def test_a_second_setup_with_nothing_to_change_only_reads(
+    tmp_path: Path, server: SalesforceServer
+) -> None:
+    target = make_target(tmp_path, server, grant_read_to=["CSM_Access"])
+    set_up(target)
+    reset(server)
+
+    again = make_target(tmp_path, server, grant_read_to=["CSM_Access"])
+    create_fields(again)
+    lines = again.ensure_access()
+
+    assert lines == ["field-level security: up to date (smartseg_fields, CSM_Access)"]
+    assert routes(server) == {
+        "POST /services/oauth2/token": 1,  # the new target signs in
+        f"GET {API}/sobjects/{{sobject}}/describe": 3,  # Account, Contact, Task: all exist
+        f"GET {API}/query": 3,  # the permission sets, the assignment, the field permissions
+    }
+
+
+def test_without_permission_to_manage_permission_sets_setup_says_what_to_grant_and_a_rerun_finishes(
+    target: SalesforceTarget, server: SalesforceServer
+) -> None:
+    set_switch(server, False)
+    create_fields(target)
+    with pytest.raises(ConfigError) as raised:
+        target.ensure_access()
+    message = str(raised.value)
+    assert "INSUFFICIENT_ACCESS_OR_READONLY" in message
+    assert '"Manage Profiles and Permission Sets"' in message
+    assert "permission_set to null" in message and f"Account.{TAGS}" in message
+    assert raised.value.key == "targets.salesforce.permission_set"
+    assert {r["Name"] for r in records(server, "PermissionSet").values()} == {
+        "CSM_Access",
+        "Sales_Operations",
+    }
+
+    set_switch(server, True)
+    lines = target.ensure_fields("account", FIELDS, create=True)
+    assert lines == [f"Account.{s.name}: exists, not yet visible to the integration user"
+                     for s in FIELDS]  # fmt: skip
+    target.ensure_access()
+    assert target.ensure_fields("account", FIELDS, create=False) == [
+        f"Account.{s.name}: exists" for s in FIELDS
+    ]
+    assert target.ensure_task_key(create=True) == [f"Task.{KEY}: exists"]
+
+
+def test_with_permission_set_null_setup_makes_no_grant_and_errors_name_the_manual_fix(
+    tmp_path: Path, server: SalesforceServer
+) -> None:
+    target = make_target(tmp_path, server, permission_set=None)
+    reset(server)
+    create_fields(target)
+    assert target.ensure_access() == []
+    counts = routes(server)
+    assert set(counts) == {
+        "POST /services/oauth2/token",
+        f"GET {API}/sobjects/{{sobject}}/describe",
+        f"POST {API}/tooling/sobjects/CustomField",
+    }
+    record_id = account_ids(server, 1)[0]
+    with pytest.raises(ConnectorError) as raised:
+        target.update("account", [RecordWrite(record_id, {MRR: 1.0})])
+    assert "permission_set is null" in str(raised.value)
+    assert "Set Field-Level Security" in str(raised.value)
+    with pytest.raises(ConfigError, match=r"cannot see it.*permission_set is null"):
+        target.ensure_fields("account", FIELDS, create=True)
+
+
+def test_signed_in_with_a_session_id_setup_asks_userinfo_who_the_integration_user_is(
+    tmp_path: Path, server: SalesforceServer
+) -> None:
+    load(tmp_path, server)
+    document = yaml.safe_load((tmp_path / "smartseg.yaml").read_text())
+    document["sources"]["salesforce"]["auth"] = {
+        "flow": "session",
+        "session_id": {"file": "secrets/session"},
+    }
+    (tmp_path / "secrets" / "session").write_text(server.DEFAULT_SESSION_ID)
+    (tmp_path / "smartseg.yaml").write_text(yaml.safe_dump(document))
+    config = load_config(tmp_path / "smartseg.yaml", env={})
+    assert config.sources.salesforce is not None and config.targets.salesforce is not None
+    target = SalesforceTarget(config.sources.salesforce, config.targets.salesforce, CallCounter())
+    reset(server)
+    set_up(target)
+    assert routes(server)["GET /services/oauth2/userinfo"] == 1
+    assignments = records(server, "PermissionSetAssignment").values()
+    assert [a["AssigneeId"] for a in assignments] == [server.ids.integration_user]

@@ -72,6 +72,9 @@ def test_write_calls_for_over_1000_changed_records_are_the_batch_lower_bound(
         setup = build_targets(config, sleep=lambda s: None)
         for obj in object_targets(config, rules):
             setup[obj.target].ensure_fields(obj.level, obj.field_specs(), create=True)  # type: ignore[arg-type]
+        for target in setup.values():
+            target.ensure_task_key(create=True)
+            target.ensure_access()  # created fields are hidden from the API user until granted
         sf_before = dict(box.salesforce.request_counts()["by_route"])
         hs_before = dict(box.hubspot.request_counts()["by_route"])
         plan = plan_sync(engine, config, rules, [], now=NOW)

@@ -133,12 +133,13 @@ def snapshot_query(
     return query.obj.name, header, lines
 
 
-def _columns(job: Job, obj: ObjectDef, header: list[str]) -> list[FieldDef]:
-    """Resolve the header against the object; a bad header fails the whole job, as in Salesforce."""
+def _columns(job: Job, store: Store, obj: ObjectDef, header: list[str]) -> list[FieldDef]:
+    """Resolve the header against the object; a bad header (a field missing or hidden from the
+    user by field-level security) fails the whole job, as in Salesforce."""
     columns = []
     for name in header:
         definition = obj.get(name)
-        if definition is None:
+        if definition is None or not store.schema.readable(obj, definition):
             raise SfError("InvalidBatch", f"InvalidBatch : Field name not found : {name}")
         columns.append(definition)
     names = {d.name for d in columns}
@@ -200,7 +201,7 @@ def process_ingest(
 
     `fails` is the server's "partial" fault: when it fires, that row fails as a locked row would.
     """
-    columns = _columns(job, obj, upload.header)
+    columns = _columns(job, store, obj, upload.header)
     key = None if job.external_id is None else obj.get(job.external_id)
     for cells in upload.rows:
         data = {

@@ -121,7 +121,7 @@ def register(server: SalesforceServer) -> None:
     def upsert(request: Request) -> Response:
         obj = sobject(server, request.params["sobject"])
         field = obj.get(request.params["field"])
-        if field is None or not field.external_id:
+        if field is None or not field.external_id or not server.schema.readable(obj, field):
             raise SfError(
                 "INVALID_FIELD",
                 f"Field name provided, {request.params['field']} is "

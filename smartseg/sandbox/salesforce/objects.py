@@ -1,5 +1,6 @@
 """The standard and custom objects this org has: Account, Contact, Opportunity, Case, Task,
-Event and User, with the fields smartseg reads and writes (see the sandbox brief)."""
+Event and User, with the fields smartseg reads and writes (see the sandbox brief), and the setup
+objects of field-level security: PermissionSet, PermissionSetAssignment and FieldPermissions."""
 
 from __future__ import annotations
 
@@ -328,6 +329,72 @@ def _user() -> ObjectDef:
     return obj
 
 
+def _setup_field(name: str, kind: str, **kwargs: Any) -> FieldDef:
+    """A field of a setup object that is set on create and never changes afterwards."""
+    return _f(name, kind, updateable=False, nillable=False, **kwargs)
+
+
+def _permission_set() -> ObjectDef:
+    return _object(
+        "PermissionSet",
+        "0PS",
+        "Permission Sets",
+        [
+            _f("Name", "string", length=80, nillable=False, unique=True, label="Name"),
+            _f("Label", "string", length=80, nillable=False, name_field=True),
+            _f("Description", "textarea", length=255),
+            _readonly("IsOwnedByProfile", "boolean", nillable=False),
+            _readonly("NamespacePrefix", "string", length=15),
+        ],
+    )
+
+
+def _permission_set_assignment() -> ObjectDef:
+    return _object(
+        "PermissionSetAssignment",
+        "0Pa",
+        "Permission Set Assignments",
+        [
+            _setup_field("AssigneeId", "reference", reference_to=["User"]),
+            _setup_field("PermissionSetId", "reference", reference_to=["PermissionSet"]),
+        ],
+    )
+
+
+def _field_permissions() -> ObjectDef:
+    return _object(
+        "FieldPermissions",
+        "01k",
+        "Field Permissions",
+        [
+            _setup_field(
+                "ParentId",
+                "reference",
+                reference_to=["PermissionSet"],
+                relationship_name="Parent",
+            ),
+            _setup_field("SobjectType", "picklist", length=40, label="SObject Type Name"),
+            # Real orgs report length 40 but accept any field's full name.
+            _setup_field("Field", "picklist", label="Field Name"),
+            _f("PermissionsRead", "boolean", nillable=False, label="Read Field"),
+            _f("PermissionsEdit", "boolean", nillable=False, label="Edit Field"),
+        ],
+    )
+
+
 def build_schema() -> Schema:
     """A fresh copy of the org's data schema (each server owns one and may extend it)."""
-    return Schema([_account(), _contact(), _opportunity(), _case(), _task(), _event(), _user()])
+    return Schema(
+        [
+            _account(),
+            _contact(),
+            _opportunity(),
+            _case(),
+            _task(),
+            _event(),
+            _user(),
+            _permission_set(),
+            _permission_set_assignment(),
+            _field_permissions(),
+        ]
+    )

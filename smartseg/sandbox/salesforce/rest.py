@@ -95,7 +95,7 @@ def register(server: SalesforceServer) -> None:
     def describe(request: Request) -> Response:
         with store.lock:
             obj = sobject(server, request.params["sobject"])
-            return json_response(obj.describe(version(request)))
+            return json_response(obj.describe(version(request), server.schema.access))
 
     def create(request: Request) -> Response:
         with store.lock:
@@ -112,7 +112,7 @@ def register(server: SalesforceServer) -> None:
             if record["IsDeleted"]:
                 raise SfError("ENTITY_IS_DELETED", "entity is deleted", status=404)
             return json_response(
-                render_record(obj, record, _fields(obj, request), version(request))
+                render_record(obj, record, _fields(server, obj, request), version(request))
             )
 
     def patch(request: Request) -> Response:
@@ -131,7 +131,11 @@ def register(server: SalesforceServer) -> None:
         with store.lock:
             obj = sobject(server, request.params["sobject"])
             definition = obj.get(request.params["field"])
-            if definition is None or not definition.external_id:
+            if (
+                definition is None
+                or not definition.external_id
+                or not server.schema.readable(obj, definition)
+            ):
                 raise SfError(
                     "NOT_FOUND",
                     "Provided external ID field does not exist or is not "
@@ -150,7 +154,10 @@ def register(server: SalesforceServer) -> None:
                 return json_response([f"{base}/{i}" for i in ids], 300)
             return json_response(
                 render_record(
-                    obj, store.tables[obj.name][ids[0]], _fields(obj, request), version(request)
+                    obj,
+                    store.tables[obj.name][ids[0]],
+                    _fields(server, obj, request),
+                    version(request),
                 )
             )
 
@@ -183,15 +190,16 @@ def register(server: SalesforceServer) -> None:
     server.add_route("PATCH", "/sobjects/{sobject}/{field}/{value}", upsert)
 
 
-def _fields(obj: ObjectDef, request: Request) -> tuple[Any, ...] | None:
-    """The ?fields=a,b selection of a record GET (all fields when absent)."""
+def _fields(server: SalesforceServer, obj: ObjectDef, request: Request) -> tuple[Any, ...]:
+    """The ?fields=a,b selection of a record GET (every field the user can read when absent)."""
+    readable = server.schema.readable
     names = request.arg("fields")
     if not names:
-        return None
+        return tuple(d for d in obj.fields.values() if readable(obj, d))
     chosen = []
     for name in names.split(","):
         definition = obj.get(name.strip())
-        if definition is None:
+        if definition is None or not readable(obj, definition):
             raise SfError(
                 "INVALID_FIELD", f"No such column '{name.strip()}' on sobject of type {obj.name}"
             )

@@ -2,14 +2,20 @@
 
 Fields are mutable because the Tooling API adds custom fields and picklist values at run time;
 the store's lock guards every change, and describe always reflects the current definition.
+What the API user may do with each field (field-level security) is the schema's `access`
+hook: every field is fully accessible unless the server installs a check (`permissions.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["FieldDef", "ObjectDef", "PicklistValue", "Schema"]
+__all__ = ["Access", "FieldAccess", "FieldDef", "ObjectDef", "PicklistValue", "Schema"]
+
+# What the API user may do with a field: nothing (hidden), read it, or read and write it.
+Access = Literal["none", "read", "edit"]
 
 _SOAP_TYPES = {
     "id": "tns:ID",
@@ -66,6 +72,9 @@ class FieldDef:
     visible_lines: int = 0
     tooling_id: str | None = None
     description: str = ""
+    # Created through the Tooling API: no profile grants it, so only a FieldPermissions row
+    # of a permission set assigned to the API user makes it visible (as in a real org).
+    secured: bool = False
 
     def __repr__(self) -> str:
         return f"FieldDef({self.name!r}, {self.type!r})"
@@ -174,17 +183,35 @@ class ObjectDef:
             "urls": self.urls(version),
         }
 
-    def describe(self, version: str) -> dict[str, Any]:
+    def describe(self, version: str, access: FieldAccess | None = None) -> dict[str, Any]:
+        """The object's describe, listing only the fields `access` lets the API user read (a
+        read-only one as neither createable nor updateable); every field without `access`."""
+        fields = []
+        for item in self.fields.values():
+            allowed = "edit" if access is None else access(self, item)
+            if allowed == "none":
+                continue
+            described = item.describe()
+            if allowed == "read":
+                described.update(createable=False, updateable=False)
+            fields.append(described)
         result = self.summary(version)
         result.update(
             {
                 "childRelationships": [],
-                "fields": [item.describe() for item in self.fields.values()],
+                "fields": fields,
                 "recordTypeInfos": [],
                 "supportedScopes": [{"label": "All", "name": "everything"}],
             }
         )
         return result
+
+
+FieldAccess = Callable[[ObjectDef, FieldDef], Access]
+
+
+def _full_access(obj: ObjectDef, definition: FieldDef) -> Access:
+    return "edit"
 
 
 class Schema:
@@ -193,6 +220,10 @@ class Schema:
     def __init__(self, objects: list[ObjectDef]) -> None:
         self.objects = {item.name.lower(): item for item in objects}
         self.by_prefix = {item.key_prefix: item for item in objects}
+        self.access: FieldAccess = _full_access
+
+    def readable(self, obj: ObjectDef, definition: FieldDef) -> bool:
+        return self.access(obj, definition) != "none"
 
     def get(self, name: str) -> ObjectDef | None:
         return self.objects.get(name.lower())

@@ -2,7 +2,8 @@
 
 `SalesforceServer` owns the schema, the store and the sessions; the route handlers live in
 `rest.py` (query, sObjects, limits), `composite.py` (sObject Collections), `tooling.py`
-(CustomField) and `bulk.py` (Bulk API 2.0), each registering itself on this server.
+(CustomField) and `bulk.py` (Bulk API 2.0), each registering itself on this server;
+`permissions.py` decides which fields the API user may see and write.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from smartseg.sandbox.http import (
     TlsFiles,
     json_response,
 )
-from smartseg.sandbox.salesforce import bulk, composite, rest, tooling
+from smartseg.sandbox.salesforce import bulk, composite, permissions, rest, tooling
 from smartseg.sandbox.salesforce.errors import SfError, error_body
 from smartseg.sandbox.salesforce.load import LoadedIds, add_integration_user, load_world
 from smartseg.sandbox.salesforce.objects import build_schema
@@ -94,6 +95,9 @@ class SalesforceServer(ApiServer):
         composite.register(self)
         self.bulk = bulk.register(self)
         self.tooling.register()
+        self.field_security = permissions.FieldSecurity(self)
+        self.field_security.register()
+        self.router.add("GET", "/services/oauth2/userinfo", self._userinfo)
         self.router.add("GET", "/_sandbox/records/{sobject}", self._records, internal=True)
         if world is not None:
             self.load(world)
@@ -211,6 +215,23 @@ class SalesforceServer(ApiServer):
                 "token_type": "Bearer",
                 "issued_at": issued_at,
                 "signature": signature.decode(),
+            }
+        )
+
+    def _userinfo(self, request: Request) -> Response:
+        """OpenID Connect UserInfo: who the bearer token belongs to (always the API user)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        with self._session_lock:
+            valid = scheme.lower() in ("bearer", "oauth") and token.strip() in self._sessions
+        if not valid:
+            return Response(403, b"Bad_OAuth_Token", {"Content-Type": "text/plain"})
+        return json_response(
+            {
+                "sub": f"{self.url}/id/{self.ORG_ID}/{self.ids.integration_user}",
+                "user_id": self.ids.integration_user,
+                "organization_id": self.ORG_ID,
+                "preferred_username": self.DEFAULT_USERNAME,
+                "active": True,
             }
         )
 

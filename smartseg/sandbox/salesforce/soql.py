@@ -176,7 +176,8 @@ class _Builder(Transformer[Token, Any]):
                 "INVALID_FIELD", _positioned(self.text, head.line or 1, head.column or 1, message)
             )
         found = self.obj.get(str(head))
-        if found is None:
+        # A field hidden by field-level security is unknown to the user's queries.
+        if found is None or not self.schema.readable(self.obj, found):
             message = (
                 f"No such column '{head}' on entity '{self.obj.name}'. If you are "
                 "attempting to use a custom field, be sure to append the '__c' after the "

@@ -1,7 +1,9 @@
 """Tooling API CustomField: how smartseg creates its fields and adds picklist values.
 
 Every custom field of the data schema has a CustomField record here; creating or patching one
-changes the data schema at once, so describe and writes see the new field and values.
+changes the data schema at once. A created field has no field-level security yet, so the API
+user sees it only once a permission set grants it (`permissions.py`); Tooling queries list it
+regardless, as they do in a real org.
 """
 
 from __future__ import annotations
@@ -301,7 +303,7 @@ class Tooling:
             kind = _TYPES.get(str(metadata.get("type")))
             if kind is None:
                 raise _fail(f"Field type is not supported: {metadata.get('type')}")
-            definition = FieldDef(name, kind, custom=True, nillable=True)
+            definition = FieldDef(name, kind, custom=True, nillable=True, secured=True)
             _apply(definition, metadata)
             for obj in objects:
                 self._install(obj, definition)

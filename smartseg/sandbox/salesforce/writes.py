@@ -1,6 +1,7 @@
-"""Record writes with Salesforce's validation: field names, types, read-only and required
-fields, restricted picklists, references, unique values, and the fields Salesforce derives
-(Name, IsClosed, AccountId on activities, SystemModstamp...)."""
+"""Record writes with Salesforce's validation: field names, field-level security, types,
+read-only and required fields, restricted picklists, references, unique values, the rules of
+the permission setup objects, and the fields Salesforce derives (Name, IsClosed, AccountId on
+activities, SystemModstamp...)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from smartseg.sandbox.salesforce.errors import SfError
 from smartseg.sandbox.salesforce.ids import is_valid_id, to_18
+from smartseg.sandbox.salesforce.permissions import check_record
 from smartseg.sandbox.salesforce.schema import FieldDef, ObjectDef
 from smartseg.sandbox.salesforce.store import Record, Store
 from smartseg.sandbox.salesforce.values import coerce_input
@@ -66,11 +68,13 @@ def _validate(store: Store, obj: ObjectDef, data: dict[str, Any], creating: bool
         if key == "attributes":
             continue
         definition = obj.get(key)
-        if definition is None:
+        access = "none" if definition is None else store.schema.access(obj, definition)
+        if definition is None or access == "none":
+            # A field the user has no field-level security on does not exist for it.
             raise SfError(
                 "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}", [key]
             )
-        if not (definition.createable if creating else definition.updateable):
+        if access == "read" or not (definition.createable if creating else definition.updateable):
             readonly.append(definition.name)
             continue
         value = coerce_input(definition.type, definition.name, raw, definition.length)
@@ -220,6 +224,7 @@ def create(store: Store, obj: ObjectDef, data: dict[str, Any]) -> str:
         )
     record.update(CreatedDate=stamp, LastModifiedDate=stamp, SystemModstamp=stamp)
     _derive(store, obj, record, None, stamp)
+    check_record(store, obj, record)
     _check_unique(store, obj, record)
     store.put(obj, record)
     return str(record["Id"])
@@ -248,6 +253,7 @@ def update(store: Store, obj: ObjectDef, record_id: str, data: dict[str, Any]) -
     stamp = store.stamp()
     record = {**before, **changes, "LastModifiedDate": stamp, "SystemModstamp": stamp}
     _derive(store, obj, record, before, stamp)
+    check_record(store, obj, record)
     _check_unique(store, obj, record)
     store.put(obj, record)
     return str(record["Id"])
@@ -261,7 +267,11 @@ def upsert(
     Returns (id, created). More than one match is Salesforce's 300 MULTIPLE_CHOICES.
     """
     definition = obj.get(field_name)
-    if definition is None or not (definition.external_id or definition.name == "Id"):
+    if (
+        definition is None
+        or not (definition.external_id or definition.name == "Id")
+        or not store.schema.readable(obj, definition)
+    ):
         raise SfError(
             "NOT_FOUND",
             f"Provided external ID field does not exist or is not accessible: {field_name}",
