@@ -106,7 +106,6 @@ class prepared:
         when: EvalTime,
         *,
         only: Iterable[str] | None = None,
-        stop_before: str | None = None,
         values: Mapping[str, TExpr] | None = None,
         values_level: str = "account",
     ) -> None:
@@ -116,7 +115,6 @@ class prepared:
         self.when = when
         wanted = _closure(rules, only) if only is not None else None
         self.segments = [r for r in rules.segments if wanted is None or r.key in wanted]
-        self.stop_before = stop_before
         self.temp = _Temp(connection)
         self.warnings: list[str] = []
         self.counts: dict[str, int] = {}
@@ -145,8 +143,6 @@ class prepared:
         self._create_metrics(self.compiler.contact_metrics.name, contact_select)
         self._create_metrics(self.compiler.account_metrics.name, account_select)
         for rule, predicate in compiled:
-            if rule.key == self.stop_before:
-                break
             self._fill(rule, predicate)
         return self
 
