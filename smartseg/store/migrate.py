@@ -28,9 +28,36 @@ def _config(connection: Any = None) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
-    """Apply migrations up to `revision`; returns the revision the database is at afterwards."""
-    with engine.begin() as connection:
-        command.upgrade(_config(connection), revision)
+    """Apply migrations up to `revision`; returns the revision the database is at afterwards.
+
+    On SQLite foreign keys are off while migrations run. SQLite cannot alter a constraint, so
+    batch mode copies the table and drops the old one, and with foreign keys on, that DROP
+    first deletes every row and fires ON DELETE actions: recreating `membership` emptied the
+    task ledger (its rows cascade from memberships), which would make the next sync create
+    every task again. SQLite's own procedure for schema changes is the one here: keys off
+    outside the transaction, change, `PRAGMA foreign_key_check` before committing, keys on.
+    """
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Outside any transaction (the driver begins one before the first write only),
+            # where SQLite honours it.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                command.upgrade(_config(connection), revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(
+                            f"migrating to {revision} would break {len(broken)} foreign keys "
+                            f"(first: {tuple(broken[0])}); nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
     return current_revision(engine)
 
 

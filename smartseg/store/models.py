@@ -399,7 +399,9 @@ class Membership(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    segment_key: str = Field(foreign_key="segment.key", ondelete="CASCADE")
+    # No foreign key to segment: see migration 0007 (row-by-row checks, and a cascade that
+    # could take the task ledger with it). Evaluation writes segment rows first, never deletes.
+    segment_key: str
     entity_type: str
     entity_id: int
     entered_at: dt.datetime | None = _ts(nullable=False)
