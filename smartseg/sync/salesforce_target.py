@@ -383,17 +383,11 @@ class SalesforceTarget:
             chunk = ids[start : start + IDS_PER_QUERY]
             listed = ", ".join(f"'{i}'" for i in chunk)  # validated ids only
             soql = f"SELECT Id, {field} FROM {sobject} WHERE Id IN ({listed})"
-            response = self._query(soql, sobject)
-            while True:
-                for record in response.get("records", []):
-                    # The API answers with the field's own spelling, whatever the config's case.
-                    value = next((v for k, v in record.items() if k.lower() == field.lower()), None)
-                    for given in wanted.get(_to_18(str(record["Id"])[:15]), []):
-                        found[given] = str(value or "")
-                locator = response.get("nextRecordsUrl")
-                if response.get("done", True) or not locator:
-                    break
-                response = self._query_more(str(locator), sobject)
+            for record in self._all_records(soql, sobject):
+                # The API answers with the field's own spelling, whatever the config's case.
+                value = next((v for k, v in record.items() if k.lower() == field.lower()), None)
+                for given in wanted.get(_to_18(str(record["Id"])[:15]), []):
+                    found[given] = str(value or "")
         return found
 
     def update(self, level: Level, writes: Sequence[RecordWrite]) -> list[WriteOutcome]:
@@ -639,7 +633,7 @@ class SalesforceTarget:
         )
 
     def _all_records(self, soql: str, stream: str) -> list[dict[str, Any]]:
-        """Every record of a (small) query, following its pages."""
+        """Every record of a query, following its pages (at most 2,000 a page)."""
         response = self._query(soql, stream)
         records = list(response.get("records", []))
         while not response.get("done", True) and response.get("nextRecordsUrl"):
